@@ -1,0 +1,51 @@
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# dm-red top-level Makefile.
+#
+#   make                 build dm-red.ko for the running kernel (or KVER=...)
+#   make all-kernels     build it for every installed kernel with headers
+#   make check           every test, in QEMU guests, on both Debian kernels
+#   make demo            the demonstration
+#   make lint            checkpatch --strict, sparse, W=1, shellcheck
+#
+# The module is built out of tree in build/<kver>/ (a copy of the sources),
+# so that builds for several kernels do not overwrite each other.
+
+KVER ?= $(shell uname -r)
+KDIR ?= /lib/modules/$(KVER)/build
+BUILD := build/$(KVER)
+C ?= 0
+KSRC := Kbuild $(wildcard dm-red/*.c dm-red/*.h) include/uapi/linux/dm-red.h
+
+.PHONY: module all-kernels check demo lint tests clean
+
+module: $(BUILD)/dm-red.ko
+
+$(BUILD)/dm-red.ko: $(KSRC)
+	@test -d $(KDIR) || { echo "no kernel headers for $(KVER) in $(KDIR); run tools/install-deps.sh or set KVER=" >&2; exit 1; }
+	@mkdir -p $(BUILD)
+	@cp --parents -u $(KSRC) $(BUILD)/
+	$(MAKE) -C $(KDIR) M=$(abspath $(BUILD)) W=1 C=$(C) modules
+
+all-kernels:
+	@for b in /lib/modules/*/build; do \
+		[ -d "$$b" ] || continue; \
+		k=$$(basename $$(dirname $$b)); \
+		$(MAKE) KVER=$$k module || exit 1; \
+	done
+
+tests:
+	$(MAKE) -C tests
+
+check:
+	tools/vm/check.sh
+
+demo:
+	tools/demo.sh
+
+lint:
+	tools/lint.sh
+
+clean:
+	rm -rf build
+	-$(MAKE) -C tests clean

@@ -1,0 +1,777 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * dm-red copier path: a volatile copy-on-write overlay of the LUN.
+ *
+ * A read of a chunk with a complete exception goes to the store; one with
+ * a pending exception waits for it; any other read goes to the LUN and is
+ * tracked until it completes.  A write goes to the store; a chunk without
+ * an exception gets a pending one first, filled either by the write itself
+ * (a full-chunk write) or by a copy from the LUN (kcopyd).
+ *
+ * The drain rule: a pending exception completes only when no tracked LUN
+ * read of its chunk is in flight.  PRESERVE(C) creates (or joins) a pending
+ * exception for C, so new reads of C queue behind it; the ack follows its
+ * completion, so no read issued before the preserve can still return the
+ * data the writer writes after the ack.
+ *
+ * Flushes and FUA complete at once: the store is volatile by design.
+ */
+#include <linux/blkdev.h>
+#include <linux/log2.h>
+#include <linux/slab.h>
+
+#include "red.h"
+
+static void red_copier_kick(struct red_dev *rd)
+{
+	queue_work(rd->wq, &rd->work);
+}
+
+static struct red_exc *red_exc_find(struct red_copier *c, u64 chunk)
+{
+	struct red_exc *e;
+
+	hlist_for_each_entry(e, &c->ex_hash[hash_64(chunk, c->ex_bits)], hnode)
+		if (e->chunk == chunk)
+			return e;
+	return NULL;
+}
+
+static struct red_pending *red_pending_find(struct red_copier *c, u64 chunk)
+{
+	struct red_pending *pe;
+
+	hlist_for_each_entry(pe, &c->pe_hash[red_hash(chunk)], hnode)
+		if (pe->chunk == chunk)
+			return pe;
+	return NULL;
+}
+
+static bool red_tracked_busy(struct red_copier *c, u64 chunk)
+{
+	struct red_bio *pb;
+
+	hlist_for_each_entry(pb, &c->tracked[red_hash(chunk)], tnode)
+		if (pb->chunk == chunk)
+			return true;
+	return false;
+}
+
+static void red_remap_store(struct red_dev *rd, struct bio *bio,
+			    struct red_exc *e)
+{
+	bio_set_dev(bio, rd->store->bdev);
+	bio->bi_iter.bi_sector = red_chunk_sector(rd, e->store_chunk) +
+		(bio->bi_iter.bi_sector & (rd->chunk_sectors - 1));
+}
+
+/* Store full or store I/O error: fail every bio from now on. Locked. */
+static bool red_copier_fail_locked(struct red_dev *rd)
+{
+	if (rd->state == DM_RED_STATE_FAILED)
+		return false;
+	WRITE_ONCE(rd->state, DM_RED_STATE_FAILED);
+	atomic64_inc(&rd->stat_errors);
+	return true;
+}
+
+static void red_copier_failed(struct red_dev *rd, bool store_full)
+{
+	DMERR("%s: %s; the device fails all I/O until gc", rd->name,
+	      store_full ? "exception store full" : "store I/O error");
+	red_event(rd, store_full ? DM_RED_EV_STORE_FULL : DM_RED_EV_STATE);
+}
+
+/*
+ * Route a bio.  Returns a DM_MAPIO_* code; with DM_MAPIO_SUBMITTED the bio
+ * is held (counted in nr_held) in one of the lists.
+ */
+static int red_copier_route(struct red_dev *rd, struct bio *bio)
+{
+	struct red_copier *c = &rd->c;
+	struct red_bio *pb = dm_per_bio_data(bio, sizeof(struct red_bio));
+	struct red_pending *pe;
+	unsigned long flags;
+	struct red_exc *e;
+	u64 chunk = red_chunk(rd, bio->bi_iter.bi_sector);
+
+	pb->chunk = chunk;
+	spin_lock_irqsave(&c->lock, flags);
+	switch (rd->state) {
+	case DM_RED_STATE_FAILED:
+		spin_unlock_irqrestore(&c->lock, flags);
+		return DM_MAPIO_KILL;
+	case DM_RED_STATE_JOINING:
+		bio_list_add(&c->joining_held, bio);
+		goto held;
+	default:
+		break;
+	}
+
+	e = red_exc_find(c, chunk);
+	if (e) {
+		red_remap_store(rd, bio, e);
+		spin_unlock_irqrestore(&c->lock, flags);
+		return DM_MAPIO_REMAPPED;
+	}
+	pe = red_pending_find(c, chunk);
+	if (pe) {
+		bio_list_add(&pe->waiting, bio);
+		goto held;
+	}
+	if (bio_data_dir(bio) == READ) {
+		pb->flags |= RED_BIO_TRACKED;
+		hlist_add_head(&pb->tnode, &c->tracked[red_hash(chunk)]);
+		spin_unlock_irqrestore(&c->lock, flags);
+		bio_set_dev(bio, rd->lun->bdev);
+		return DM_MAPIO_REMAPPED;
+	}
+	bio_list_add(&c->incoming, bio);
+	c->nr_held++;
+	spin_unlock_irqrestore(&c->lock, flags);
+	red_copier_kick(rd);
+	return DM_MAPIO_SUBMITTED;
+
+held:
+	c->nr_held++;
+	spin_unlock_irqrestore(&c->lock, flags);
+	return DM_MAPIO_SUBMITTED;
+}
+
+/* Route a bio that was held, from process context. */
+static void red_copier_reroute(struct red_dev *rd, struct bio *bio)
+{
+	switch (red_copier_route(rd, bio)) {
+	case DM_MAPIO_REMAPPED:
+		dm_submit_bio_remap(bio, NULL);
+		break;
+	case DM_MAPIO_KILL:
+		bio_io_error(bio);
+		break;
+	default:
+		break;
+	}
+}
+
+int red_copier_map(struct red_dev *rd, struct bio *bio)
+{
+	if (!bio_sectors(bio)) {
+		/* an empty flush: the store is volatile, the LUN is not ours */
+		bio_endio(bio);
+		return DM_MAPIO_SUBMITTED;
+	}
+	bio->bi_opf &= ~(REQ_FUA | REQ_PREFLUSH);
+	return red_copier_route(rd, bio);
+}
+
+/* Queue a pending exception for completion by the worker. Locked. */
+static void red_pending_queue_locked(struct red_dev *rd, struct red_pending *pe)
+{
+	list_add_tail(&pe->list, &rd->c.completing);
+}
+
+int red_copier_end_io(struct red_dev *rd, struct bio *bio, blk_status_t *error)
+{
+	struct red_copier *c = &rd->c;
+	struct red_bio *pb = dm_per_bio_data(bio, sizeof(struct red_bio));
+	struct red_pending *pe;
+	unsigned long flags;
+	bool kick = false;
+
+	if (!(pb->flags & (RED_BIO_TRACKED | RED_BIO_FILLS)))
+		return DM_ENDIO_DONE;
+
+	spin_lock_irqsave(&c->lock, flags);
+	if (pb->flags & RED_BIO_TRACKED) {
+		hlist_del(&pb->tnode);
+		pe = red_pending_find(c, pb->chunk);
+		if (pe && pe->drain_wait && !red_tracked_busy(c, pb->chunk)) {
+			pe->drain_wait = false;
+			red_pending_queue_locked(rd, pe);
+			kick = true;
+		}
+	} else {
+		pe = red_pending_find(c, pb->chunk);
+		if (pe) {
+			if (*error)
+				pe->error = -EIO;
+			red_pending_queue_locked(rd, pe);
+			kick = true;
+		}
+	}
+	spin_unlock_irqrestore(&c->lock, flags);
+	if (kick)
+		red_copier_kick(rd);
+	return DM_ENDIO_DONE;
+}
+
+/* ---- pending exceptions ------------------------------------------- */
+
+static struct red_pending *red_pending_alloc(void)
+{
+	struct red_pending *pe;
+
+	pe = kmalloc(sizeof(*pe), GFP_NOIO | __GFP_NOFAIL);
+	pe->exc = kmalloc(sizeof(*pe->exc), GFP_NOIO | __GFP_NOFAIL);
+	return pe;
+}
+
+static void red_pending_free(struct red_pending *pe)
+{
+	if (pe) {
+		kfree(pe->exc);
+		kfree(pe);
+	}
+}
+
+/*
+ * Start a pending exception for @chunk with the spare *@spare.  Locked.
+ * Returns NULL when the store is full.
+ */
+static struct red_pending *red_pending_start_locked(struct red_dev *rd,
+						    u64 chunk,
+						    struct red_pending **spare)
+{
+	struct red_copier *c = &rd->c;
+	struct red_pending *pe = *spare;
+
+	if (c->store_next >= c->store_total)
+		return NULL;
+	*spare = NULL;
+	pe->chunk = chunk;
+	pe->exc->chunk = chunk;
+	pe->exc->store_chunk = c->store_next++;
+	bio_list_init(&pe->waiting);
+	INIT_LIST_HEAD(&pe->waiters);
+	INIT_LIST_HEAD(&pe->list);
+	pe->error = 0;
+	pe->drain_wait = false;
+	hlist_add_head(&pe->hnode, &c->pe_hash[red_hash(chunk)]);
+	c->nr_pending++;
+	return pe;
+}
+
+struct red_copy_ctx {
+	struct red_dev *rd;
+	struct red_pending *pe;
+};
+
+static void red_copy_start(struct red_dev *rd, struct red_pending *pe);
+
+static void red_preq_put(struct red_dev *rd, struct red_preq *p, int error)
+{
+	struct red_copier *c = &rd->c;
+	unsigned long flags;
+
+	if (error)
+		cmpxchg(&p->error, 0, error);
+	if (!atomic_dec_and_test(&p->remaining))
+		return;
+	spin_lock_irqsave(&c->lock, flags);
+	list_move_tail(&p->list, &c->outbox);
+	c->nr_preqs--;
+	if (!c->nr_preqs && !c->nr_pending)
+		wake_up(&c->idle_wait);
+	spin_unlock_irqrestore(&c->lock, flags);
+	red_copier_kick(rd);
+}
+
+/*
+ * Complete a pending exception, in the worker.
+ *
+ * 1. If a tracked LUN read of the chunk is still in flight, wait for it:
+ *    the end_io of the last one queues us again.
+ * 2. Make the exception complete (or, on error, fail the device).
+ * 3. Route the bios that waited, and answer the preserve requests.
+ */
+static void red_pending_complete(struct red_dev *rd, struct red_pending *pe)
+{
+	struct red_copier *c = &rd->c;
+	struct bio_list bios = BIO_EMPTY_LIST;
+	struct red_waiter *wt, *tmp;
+	LIST_HEAD(waiters);
+	unsigned long flags;
+	bool failed = false;
+	int error;
+	struct bio *bio;
+
+	/* 1 */
+	spin_lock_irqsave(&c->lock, flags);
+	if (!pe->error && !red_test_skip_drain &&
+	    red_tracked_busy(c, pe->chunk)) {
+		pe->drain_wait = true;
+		spin_unlock_irqrestore(&c->lock, flags);
+		return;
+	}
+
+	/* 2 */
+	hlist_del(&pe->hnode);
+	c->nr_pending--;
+	error = pe->error;
+	if (error) {
+		failed = red_copier_fail_locked(rd);
+	} else {
+		hlist_add_head(&pe->exc->hnode,
+			       &c->ex_hash[hash_64(pe->chunk, c->ex_bits)]);
+		pe->exc = NULL;
+	}
+	c->nr_held -= bio_list_size(&pe->waiting);
+	bio_list_merge(&bios, &pe->waiting);
+	list_splice_init(&pe->waiters, &waiters);
+	if (!c->nr_preqs && !c->nr_pending)
+		wake_up(&c->idle_wait);
+	spin_unlock_irqrestore(&c->lock, flags);
+
+	/* 3 */
+	if (failed)
+		red_copier_failed(rd, false);
+	while ((bio = bio_list_pop(&bios)))
+		red_copier_reroute(rd, bio);
+	list_for_each_entry_safe(wt, tmp, &waiters, list) {
+		red_preq_put(rd, wt->preq, error);
+		kfree(wt);
+	}
+	red_pending_free(pe);
+}
+
+static void red_kcopyd_done(int read_err, unsigned long write_err,
+			    void *context)
+{
+	struct red_copy_ctx *ctx = context;
+	struct red_dev *rd = ctx->rd;
+	struct red_pending *pe = ctx->pe;
+	struct red_copier *c = &rd->c;
+	unsigned long flags;
+
+	kfree(ctx);
+	spin_lock_irqsave(&c->lock, flags);
+	if (read_err || write_err)
+		pe->error = -EIO;
+	red_pending_queue_locked(rd, pe);
+	spin_unlock_irqrestore(&c->lock, flags);
+	red_copier_kick(rd);
+}
+
+/* Copy the chunk from the LUN into its place in the store. */
+static void red_copy_start(struct red_dev *rd, struct red_pending *pe)
+{
+	struct red_copy_ctx *ctx;
+	struct dm_io_region from, to;
+
+	ctx = kmalloc(sizeof(*ctx), GFP_NOIO | __GFP_NOFAIL);
+	ctx->rd = rd;
+	ctx->pe = pe;
+	from.bdev = rd->lun->bdev;
+	from.sector = red_chunk_sector(rd, pe->chunk);
+	from.count = rd->chunk_sectors;
+	to.bdev = rd->store->bdev;
+	to.sector = red_chunk_sector(rd, pe->exc->store_chunk);
+	to.count = rd->chunk_sectors;
+	dm_kcopyd_copy(rd->c.kc, &from, 1, &to, 0, red_kcopyd_done, ctx);
+}
+
+/*
+ * A write to a chunk that had no exception when it was mapped.
+ * A full-chunk write fills the new exception itself; a partial one waits
+ * for a copy of the chunk from the LUN.
+ */
+static void red_copier_write(struct red_dev *rd, struct bio *bio)
+{
+	struct red_copier *c = &rd->c;
+	struct red_bio *pb = dm_per_bio_data(bio, sizeof(struct red_bio));
+	struct red_pending *spare = red_pending_alloc();
+	struct red_pending *pe;
+	unsigned long flags;
+	bool full, failed;
+
+	spin_lock_irqsave(&c->lock, flags);
+	c->nr_held--;
+	if (rd->state != DM_RED_STATE_ACTIVE ||
+	    red_exc_find(c, pb->chunk) || red_pending_find(c, pb->chunk)) {
+		/* things moved on since map: route it again */
+		bio_list_add(&c->redo, bio);
+		c->nr_held++;
+		spin_unlock_irqrestore(&c->lock, flags);
+		red_pending_free(spare);
+		red_copier_kick(rd);
+		return;
+	}
+	pe = red_pending_start_locked(rd, pb->chunk, &spare);
+	if (!pe) {
+		failed = red_copier_fail_locked(rd);
+		spin_unlock_irqrestore(&c->lock, flags);
+		red_pending_free(spare);
+		if (failed)
+			red_copier_failed(rd, true);
+		bio_io_error(bio);
+		return;
+	}
+	full = !(bio->bi_iter.bi_sector & (rd->chunk_sectors - 1)) &&
+	       bio_sectors(bio) == rd->chunk_sectors;
+	if (full) {
+		pb->flags |= RED_BIO_FILLS;
+		red_remap_store(rd, bio, pe->exc);
+	} else {
+		bio_list_add(&pe->waiting, bio);
+		c->nr_held++;
+	}
+	spin_unlock_irqrestore(&c->lock, flags);
+
+	if (full) {
+		dm_submit_bio_remap(bio, NULL);
+	} else {
+		atomic64_inc(&rd->stat_cow);
+		red_copy_start(rd, pe);
+	}
+}
+
+/* ---- preserve requests -------------------------------------------- */
+
+static void red_preq_start(struct red_dev *rd, struct red_preq *p)
+{
+	struct red_copier *c = &rd->c;
+	struct red_pending *spare = NULL, *pe;
+	struct red_waiter *wt = NULL;
+	unsigned long flags;
+	bool failed = false;
+	unsigned int i;
+	u64 chunk, last;
+	int error = 0;
+
+	atomic_set(&p->remaining, 1);
+	for (i = 0; i < p->nr_ranges && !error; i++) {
+		last = p->ranges[i].start + p->ranges[i].count - 1;
+		for (chunk = p->ranges[i].start; chunk <= last; chunk++) {
+			bool start = false;
+
+			if (!spare)
+				spare = red_pending_alloc();
+			if (!wt)
+				wt = kmalloc(sizeof(*wt),
+					     GFP_NOIO | __GFP_NOFAIL);
+
+			spin_lock_irqsave(&c->lock, flags);
+			if (rd->state != DM_RED_STATE_ACTIVE) {
+				spin_unlock_irqrestore(&c->lock, flags);
+				error = rd->state == DM_RED_STATE_FAILED ?
+					-EIO : -EAGAIN;
+				break;
+			}
+			if (red_exc_find(c, chunk)) {
+				spin_unlock_irqrestore(&c->lock, flags);
+				continue;
+			}
+			pe = red_pending_find(c, chunk);
+			if (!pe) {
+				pe = red_pending_start_locked(rd, chunk, &spare);
+				if (!pe) {
+					failed = red_copier_fail_locked(rd);
+					spin_unlock_irqrestore(&c->lock, flags);
+					error = -ENOSPC;
+					break;
+				}
+				start = true;
+			}
+			wt->preq = p;
+			list_add_tail(&wt->list, &pe->waiters);
+			wt = NULL;
+			atomic_inc(&p->remaining);
+			spin_unlock_irqrestore(&c->lock, flags);
+
+			if (start) {
+				atomic64_inc(&rd->stat_preserves);
+				red_copy_start(rd, pe);
+			}
+		}
+	}
+	red_pending_free(spare);
+	kfree(wt);
+	if (failed)
+		red_copier_failed(rd, true);
+	red_preq_put(rd, p, error);
+}
+
+int red_copier_preserve(struct red_dev *rd, u64 epoch, u64 req_id,
+			const struct dm_red_range *ranges, unsigned int nr)
+{
+	struct red_copier *c = &rd->c;
+	struct red_preq *p;
+	unsigned long flags;
+	unsigned int i;
+	int r = 0;
+
+	for (i = 0; i < nr; i++)
+		if (!ranges[i].count || ranges[i].start >= rd->nr_chunks ||
+		    ranges[i].count > rd->nr_chunks - ranges[i].start)
+			return -ERANGE;
+
+	p = kmalloc(struct_size(p, ranges, nr), GFP_KERNEL);
+	if (!p)
+		return -ENOMEM;
+	p->req_id = req_id;
+	p->epoch = epoch;
+	p->error = 0;
+	p->born = jiffies;
+	p->nr_ranges = nr;
+	memcpy(p->ranges, ranges, nr * sizeof(*ranges));
+
+	spin_lock_irqsave(&c->lock, flags);
+	if (rd->state == DM_RED_STATE_JOINING)
+		r = -EAGAIN;
+	else if (rd->state == DM_RED_STATE_FAILED)
+		r = -EIO;
+	else if (epoch < rd->epoch)
+		r = -ESTALE;
+	if (!r) {
+		WRITE_ONCE(rd->epoch, epoch);
+		list_add_tail(&p->list, &c->new_preqs);
+		c->nr_preqs++;
+	}
+	spin_unlock_irqrestore(&c->lock, flags);
+	if (r) {
+		kfree(p);
+		return r;
+	}
+	red_copier_kick(rd);
+	return 0;
+}
+
+/* ---- the worker ---------------------------------------------------- */
+
+static void red_copier_send(struct red_dev *rd)
+{
+	struct red_copier *c = &rd->c;
+	struct red_preq *p;
+	unsigned long flags;
+
+	while (red_nl_daemon_present()) {
+		spin_lock_irqsave(&c->lock, flags);
+		p = list_first_entry_or_null(&c->outbox, struct red_preq, list);
+		if (p)
+			list_del_init(&p->list);
+		spin_unlock_irqrestore(&c->lock, flags);
+		if (!p)
+			return;
+		if (red_nl_send_preserve_done(rd, p)) {
+			spin_lock_irqsave(&c->lock, flags);
+			list_add(&p->list, &c->outbox);
+			spin_unlock_irqrestore(&c->lock, flags);
+			queue_delayed_work(rd->wq, &rd->resend_work, HZ / 10);
+			return;
+		}
+		kfree(p);
+	}
+}
+
+void red_copier_work(struct work_struct *work)
+{
+	struct red_dev *rd = container_of(work, struct red_dev, work);
+	struct red_copier *c = &rd->c;
+	struct bio_list writes = BIO_EMPTY_LIST, redo = BIO_EMPTY_LIST;
+	struct red_pending *pe;
+	struct red_preq *p;
+	unsigned long flags;
+	LIST_HEAD(completing);
+	LIST_HEAD(preqs);
+	struct bio *bio;
+
+	spin_lock_irqsave(&c->lock, flags);
+	bio_list_merge_init(&writes, &c->incoming);
+	c->nr_held -= bio_list_size(&c->redo);
+	bio_list_merge_init(&redo, &c->redo);
+	list_splice_init(&c->completing, &completing);
+	list_splice_tail_init(&c->new_preqs, &preqs);
+	spin_unlock_irqrestore(&c->lock, flags);
+
+	while ((bio = bio_list_pop(&redo)))
+		red_copier_reroute(rd, bio);
+	while ((bio = bio_list_pop(&writes)))
+		red_copier_write(rd, bio);
+	while (!list_empty(&preqs)) {
+		p = list_first_entry(&preqs, struct red_preq, list);
+		spin_lock_irqsave(&c->lock, flags);
+		list_move_tail(&p->list, &c->preqs);
+		spin_unlock_irqrestore(&c->lock, flags);
+		red_preq_start(rd, p);
+	}
+	while (!list_empty(&completing)) {
+		pe = list_first_entry(&completing, struct red_pending, list);
+		list_del_init(&pe->list);
+		red_pending_complete(rd, pe);
+	}
+	red_copier_send(rd);
+}
+
+void red_copier_resend(struct red_dev *rd)
+{
+	red_copier_kick(rd);
+}
+
+/* ---- membership ---------------------------------------------------- */
+
+int red_copier_join_ack(struct red_dev *rd, u64 epoch)
+{
+	struct red_copier *c = &rd->c;
+	unsigned long flags;
+
+	spin_lock_irqsave(&c->lock, flags);
+	if (rd->state != DM_RED_STATE_JOINING) {
+		spin_unlock_irqrestore(&c->lock, flags);
+		return -EINVAL;
+	}
+	WRITE_ONCE(rd->epoch, epoch);
+	WRITE_ONCE(rd->state, DM_RED_STATE_ACTIVE);
+	bio_list_merge_init(&c->redo, &c->joining_held);
+	spin_unlock_irqrestore(&c->lock, flags);
+	DMINFO("%s: joined at epoch %llu", rd->name, epoch);
+	red_event(rd, DM_RED_EV_STATE);
+	red_copier_kick(rd);
+	return 0;
+}
+
+static bool red_copier_idle(struct red_copier *c)
+{
+	unsigned long flags;
+	bool idle;
+
+	spin_lock_irqsave(&c->lock, flags);
+	idle = !c->nr_pending && !c->nr_preqs;
+	spin_unlock_irqrestore(&c->lock, flags);
+	return idle;
+}
+
+/*
+ * gc: drop every exception and free the store's memory, then join again.
+ *
+ * 1. Refuse while the device is open: the DBMS must be stopped and the
+ *    filesystem unmounted first.
+ * 2. Go to joining: new bios are held, new preserves refused (-EAGAIN).
+ * 3. Wait for the copies and preserves in progress to finish.
+ * 4. Drop the exceptions and discard the store, so zram frees its pages.
+ */
+int red_copier_gc(struct red_dev *rd)
+{
+	struct red_copier *c = &rd->c;
+	struct red_exc *e;
+	struct hlist_node *tmp;
+	unsigned long flags, i;
+	u64 dropped;
+	int r;
+
+	/* 1 */
+	if (red_dev_is_open(rd)) {
+		DMERR("%s: gc refused: the device is open", rd->name);
+		return -EBUSY;
+	}
+
+	/* 2 */
+	spin_lock_irqsave(&c->lock, flags);
+	WRITE_ONCE(rd->state, DM_RED_STATE_JOINING);
+	spin_unlock_irqrestore(&c->lock, flags);
+
+	/* 3 */
+	flush_workqueue(rd->wq);
+	wait_event(c->idle_wait, red_copier_idle(c));
+	flush_workqueue(rd->wq);
+
+	/* 4 */
+	spin_lock_irqsave(&c->lock, flags);
+	dropped = c->store_next;
+	for (i = 0; i < (1UL << c->ex_bits); i++) {
+		hlist_for_each_entry_safe(e, tmp, &c->ex_hash[i], hnode) {
+			hlist_del(&e->hnode);
+			kfree(e);
+		}
+	}
+	c->store_next = 0;
+	WRITE_ONCE(rd->epoch, 0);
+	spin_unlock_irqrestore(&c->lock, flags);
+
+	r = blkdev_issue_discard(rd->store->bdev, 0,
+				 bdev_nr_sectors(rd->store->bdev), GFP_KERNEL);
+	if (r && r != -EOPNOTSUPP)
+		DMWARN("%s: discarding the store failed: %d", rd->name, r);
+	DMINFO("%s: gc dropped %llu exceptions; rejoining", rd->name, dropped);
+	red_event(rd, DM_RED_EV_GC);
+	return 0;
+}
+
+/* ---- set-up, status ------------------------------------------------ */
+
+int red_copier_init(struct red_dev *rd)
+{
+	struct red_copier *c = &rd->c;
+	unsigned int i;
+
+	spin_lock_init(&c->lock);
+	c->store_total = bdev_nr_sectors(rd->store->bdev) >> rd->chunk_shift;
+	c->ex_bits = clamp_t(unsigned int,
+			     order_base_2(max_t(u64, c->store_total, 1)),
+			     RED_HASH_BITS, 20);
+	c->ex_hash = kvcalloc(1UL << c->ex_bits, sizeof(*c->ex_hash),
+			      GFP_KERNEL);
+	if (!c->ex_hash)
+		return -ENOMEM;
+	for (i = 0; i < RED_HASH_SIZE; i++) {
+		INIT_HLIST_HEAD(&c->pe_hash[i]);
+		INIT_HLIST_HEAD(&c->tracked[i]);
+	}
+	bio_list_init(&c->joining_held);
+	bio_list_init(&c->incoming);
+	bio_list_init(&c->redo);
+	INIT_LIST_HEAD(&c->completing);
+	INIT_LIST_HEAD(&c->new_preqs);
+	INIT_LIST_HEAD(&c->preqs);
+	INIT_LIST_HEAD(&c->outbox);
+	init_waitqueue_head(&c->idle_wait);
+	INIT_WORK(&rd->work, red_copier_work);
+
+	c->kc = dm_kcopyd_client_create(NULL);
+	if (IS_ERR(c->kc)) {
+		kvfree(c->ex_hash);
+		return PTR_ERR(c->kc);
+	}
+	/* no I/O until the join is acknowledged */
+	rd->state = DM_RED_STATE_JOINING;
+	rd->epoch = 0;
+	return 0;
+}
+
+void red_copier_exit(struct red_dev *rd)
+{
+	struct red_copier *c = &rd->c;
+	struct red_preq *p, *ptmp;
+	struct red_exc *e;
+	struct hlist_node *tmp;
+	unsigned long i;
+
+	dm_kcopyd_client_destroy(c->kc);
+	cancel_work_sync(&rd->work);
+	for (i = 0; i < (1UL << c->ex_bits); i++) {
+		hlist_for_each_entry_safe(e, tmp, &c->ex_hash[i], hnode) {
+			hlist_del(&e->hnode);
+			kfree(e);
+		}
+	}
+	kvfree(c->ex_hash);
+	list_splice_init(&c->new_preqs, &c->outbox);
+	list_splice_init(&c->preqs, &c->outbox);
+	list_for_each_entry_safe(p, ptmp, &c->outbox, list)
+		kfree(p);
+}
+
+void red_copier_stats(struct red_dev *rd, u64 *used, unsigned long *held,
+		      unsigned long *outstanding, unsigned int *oldest_ms)
+{
+	struct red_copier *c = &rd->c;
+	struct red_preq *p;
+	unsigned long flags;
+
+	spin_lock_irqsave(&c->lock, flags);
+	*used = c->store_next;
+	*held = c->nr_held;
+	*outstanding = c->nr_preqs;
+	p = list_first_entry_or_null(&c->preqs, struct red_preq, list);
+	*oldest_ms = p ? jiffies_to_msecs(jiffies - p->born) : 0;
+	spin_unlock_irqrestore(&c->lock, flags);
+}

@@ -1,0 +1,781 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * dm-red writer path.
+ *
+ * Reads and flushes pass through.  A write (also discard and write-zeroes)
+ * passes through when every chunk it touches is stable in the current
+ * epoch and the write lease is valid; that test is the fast path and takes
+ * no lock.  Any other write is held: its unstable chunks are sent to the
+ * daemon as batched, coalesced STABILIZE requests, and the bio is routed
+ * again when the daemon acks (the epoch may have moved meanwhile).
+ *
+ * Epochs: a new epoch (a copier joining) drains the writes in flight, then
+ * installs a new stable map in which every chunk is unstable.  Writes passed
+ * on the fast path hold a reference on w->inflight; killing that reference
+ * both makes new writes take the slow path and lets the epoch worker wait
+ * for the ones in flight.
+ */
+#include <linux/blkdev.h>
+#include <linux/list_sort.h>
+#include <linux/slab.h>
+
+#include "red.h"
+
+#define RED_BITS_PER_PAGE	(PAGE_SIZE * BITS_PER_BYTE)
+
+/* ---- stable map ---------------------------------------------------- */
+
+static struct red_smap *red_smap_alloc(u64 nr_chunks, bool all_stable)
+{
+	unsigned long nr_pages = DIV_ROUND_UP_ULL(nr_chunks, RED_BITS_PER_PAGE);
+	struct red_smap *sm;
+
+	sm = kvzalloc(struct_size(sm, pages, nr_pages), GFP_KERNEL);
+	if (!sm)
+		return NULL;
+	sm->all_stable = all_stable;
+	sm->nr_pages = nr_pages;
+	return sm;
+}
+
+static void red_smap_free(struct red_smap *sm)
+{
+	unsigned long i;
+
+	if (!sm)
+		return;
+	for (i = 0; i < sm->nr_pages; i++)
+		if (sm->pages[i])
+			free_page((unsigned long)sm->pages[i]);
+	kvfree(sm);
+}
+
+static bool red_smap_test(struct red_smap *sm, u64 chunk)
+{
+	unsigned long *page;
+
+	if (sm->all_stable)
+		return true;
+	page = READ_ONCE(sm->pages[chunk / RED_BITS_PER_PAGE]);
+	return page && test_bit(chunk % RED_BITS_PER_PAGE, page);
+}
+
+static bool red_smap_range_stable(struct red_smap *sm, u64 first, u64 last)
+{
+	u64 c;
+
+	if (sm->all_stable)
+		return true;
+	for (c = first; c <= last; c++)
+		if (!red_smap_test(sm, c))
+			return false;
+	return true;
+}
+
+/* Make sure the pages for [first, last] exist.  Sleeps. */
+static int red_smap_prepare(struct red_smap *sm, u64 first, u64 last)
+{
+	unsigned long i;
+	unsigned long *page;
+
+	if (sm->all_stable)
+		return 0;
+	for (i = first / RED_BITS_PER_PAGE; i <= last / RED_BITS_PER_PAGE; i++) {
+		if (READ_ONCE(sm->pages[i]))
+			continue;
+		page = (unsigned long *)get_zeroed_page(GFP_KERNEL);
+		if (!page)
+			return -ENOMEM;
+		if (cmpxchg(&sm->pages[i], NULL, page))
+			free_page((unsigned long)page);
+	}
+	return 0;
+}
+
+/* Set the bits of a prepared range; returns how many were newly set. */
+static u64 red_smap_set(struct red_smap *sm, u64 first, u64 last)
+{
+	u64 c, n = 0;
+
+	if (sm->all_stable)
+		return 0;
+	for (c = first; c <= last; c++)
+		if (!test_and_set_bit(c % RED_BITS_PER_PAGE,
+				      sm->pages[c / RED_BITS_PER_PAGE]))
+			n++;
+	return n;
+}
+
+/* ---- helpers ------------------------------------------------------- */
+
+static bool red_lease_ok(struct red_writer *w)
+{
+	return READ_ONCE(w->lease_valid) &&
+	       time_before(jiffies, READ_ONCE(w->lease_until));
+}
+
+u32 red_writer_lease_left_ms(struct red_dev *rd)
+{
+	struct red_writer *w = &rd->w;
+	unsigned long until = READ_ONCE(w->lease_until);
+
+	if (!red_lease_ok(w))
+		return 0;
+	return jiffies_to_msecs(until - jiffies);
+}
+
+static struct red_stab *red_stab_find(struct red_writer *w, u64 chunk)
+{
+	struct red_stab *st;
+
+	hlist_for_each_entry(st, &w->stabs[red_hash(chunk)], hnode)
+		if (st->chunk == chunk)
+			return st;
+	return NULL;
+}
+
+static void red_bio_chunks(struct red_dev *rd, struct bio *bio, u64 *first,
+			   u64 *last)
+{
+	*first = red_chunk(rd, bio->bi_iter.bi_sector);
+	*last = red_chunk(rd, bio_end_sector(bio) - 1);
+}
+
+static void red_writer_kick(struct red_dev *rd)
+{
+	queue_work(rd->wq, &rd->work);
+}
+
+/* ---- map ----------------------------------------------------------- */
+
+/*
+ * The fast path.  Holding an inflight reference pins the epoch: the epoch
+ * worker swaps the stable map only after the reference has been killed and
+ * has dropped to zero.
+ */
+static bool red_writer_fast(struct red_dev *rd, struct bio *bio)
+{
+	struct red_writer *w = &rd->w;
+	struct red_smap *sm;
+	u64 first, last;
+	bool ok;
+
+	if (unlikely(!red_lease_ok(w)))
+		return false;
+	if (unlikely(!percpu_ref_tryget_live(&w->inflight)))
+		return false;
+	red_bio_chunks(rd, bio, &first, &last);
+	rcu_read_lock();
+	sm = rcu_dereference(w->smap);
+	ok = red_smap_range_stable(sm, first, last);
+	rcu_read_unlock();
+	if (!ok)
+		percpu_ref_put(&w->inflight);
+	return ok;
+}
+
+int red_writer_map(struct red_dev *rd, struct bio *bio)
+{
+	struct red_writer *w = &rd->w;
+	struct red_bio *pb = dm_per_bio_data(bio, sizeof(struct red_bio));
+
+	bio_set_dev(bio, rd->lun->bdev);
+	if (!op_is_write(bio_op(bio)) || !bio_sectors(bio))
+		return DM_MAPIO_REMAPPED;
+
+	if (likely(red_writer_fast(rd, bio))) {
+		pb->flags |= RED_BIO_COUNTED;
+		return DM_MAPIO_REMAPPED;
+	}
+
+	spin_lock(&w->lock);
+	w->nr_held++;
+	bio_list_add(&w->incoming, bio);
+	spin_unlock(&w->lock);
+	red_writer_kick(rd);
+	return DM_MAPIO_SUBMITTED;
+}
+
+void red_writer_end_io(struct red_dev *rd, struct bio *bio)
+{
+	struct red_bio *pb = dm_per_bio_data(bio, sizeof(struct red_bio));
+
+	if (pb->flags & RED_BIO_COUNTED)
+		percpu_ref_put(&rd->w.inflight);
+}
+
+/* ---- the worker ---------------------------------------------------- */
+
+static void red_free_stabs(struct list_head *list)
+{
+	struct red_stab *st, *tmp;
+
+	list_for_each_entry_safe(st, tmp, list, unsent)
+		kfree(st);
+}
+
+/*
+ * Route one held write, in process context.
+ *
+ * 1. While draining for a new epoch, it waits on drain_held.
+ * 2. Without a lease, it waits on lease_held or fails (lease_policy).
+ * 3. If every chunk is stable it is issued, holding an inflight ref
+ *    (w->blocked is false under the lock, so the ref is live).
+ * 4. Otherwise every unstable chunk gets a stabilization entry (new ones
+ *    go on w->unsent for the next batch) and the bio waits on the entry
+ *    of its first unstable chunk; the ack of that chunk routes it again.
+ */
+static void red_writer_route(struct red_dev *rd, struct bio *bio)
+{
+	struct red_writer *w = &rd->w;
+	struct red_bio *pb = dm_per_bio_data(bio, sizeof(struct red_bio));
+	struct red_stab *st, *wait_on = NULL;
+	unsigned int need, nr_spare = 0;
+	bool report = false;
+	LIST_HEAD(spare);
+	struct red_smap *sm;
+	u64 first, last, c;
+
+	red_bio_chunks(rd, bio, &first, &last);
+again:
+	spin_lock(&w->lock);
+	if (w->blocked) {
+		bio_list_add(&w->drain_held, bio);
+		goto out_unlock;
+	}
+	if (!red_lease_ok(w)) {
+		if (!w->lease_reported) {
+			w->lease_reported = true;
+			report = true;
+		}
+		if (w->lease_error) {
+			w->nr_held--;
+			spin_unlock(&w->lock);
+			atomic64_inc(&rd->stat_errors);
+			bio_io_error(bio);
+			goto out;
+		}
+		bio_list_add(&w->lease_held, bio);
+		goto out_unlock;
+	}
+
+	sm = rcu_dereference_protected(w->smap, lockdep_is_held(&w->lock));
+	need = 0;
+	for (c = first; c <= last; c++)
+		if (!red_smap_test(sm, c) && !red_stab_find(w, c))
+			need++;
+	if (need > nr_spare) {
+		spin_unlock(&w->lock);
+		for (; nr_spare < need; nr_spare++) {
+			st = kmalloc(sizeof(*st), GFP_NOIO | __GFP_NOFAIL);
+			list_add(&st->unsent, &spare);
+		}
+		goto again;
+	}
+
+	for (c = first; c <= last; c++) {
+		if (red_smap_test(sm, c))
+			continue;
+		st = red_stab_find(w, c);
+		if (!st) {
+			st = list_first_entry(&spare, struct red_stab, unsent);
+			list_del(&st->unsent);
+			nr_spare--;
+			st->chunk = c;
+			bio_list_init(&st->bios);
+			hlist_add_head(&st->hnode, &w->stabs[red_hash(c)]);
+			list_add_tail(&st->unsent, &w->unsent);
+		}
+		if (!wait_on)
+			wait_on = st;
+	}
+
+	if (!wait_on) {
+		/* all stable: w->blocked is false, so the ref is live */
+		if (percpu_ref_tryget_live(&w->inflight)) {
+			w->nr_held--;
+			spin_unlock(&w->lock);
+			pb->flags |= RED_BIO_COUNTED;
+			dm_submit_bio_remap(bio, NULL);
+			goto out;
+		}
+		bio_list_add(&w->incoming, bio);
+		spin_unlock(&w->lock);
+		red_writer_kick(rd);
+		goto out;
+	}
+	bio_list_add(&wait_on->bios, bio);
+out_unlock:
+	spin_unlock(&w->lock);
+out:
+	red_free_stabs(&spare);
+	if (report)
+		red_event(rd, DM_RED_EV_LEASE_EXPIRED);
+}
+
+static int red_stab_cmp(void *priv, const struct list_head *a,
+			const struct list_head *b)
+{
+	const struct red_stab *sa = list_entry(a, struct red_stab, unsent);
+	const struct red_stab *sb = list_entry(b, struct red_stab, unsent);
+
+	if (sa->chunk < sb->chunk)
+		return -1;
+	return sa->chunk > sb->chunk;
+}
+
+/*
+ * Put the new stabilization entries into batches: sorted, coalesced into
+ * ranges, at most DM_RED_MAX_RANGES ranges a batch.
+ */
+static void red_writer_batch(struct red_dev *rd)
+{
+	struct red_writer *w = &rd->w;
+	struct red_batch *b;
+	struct red_stab *st, *tmp;
+	struct dm_red_range *r;
+	LIST_HEAD(todo);
+
+	for (;;) {
+		b = kmalloc(struct_size(b, ranges, DM_RED_MAX_RANGES),
+			    GFP_NOIO | __GFP_NOFAIL);
+		spin_lock(&w->lock);
+		if (list_empty(&w->unsent)) {
+			spin_unlock(&w->lock);
+			kfree(b);
+			return;
+		}
+		list_splice_init(&w->unsent, &todo);
+		list_sort(NULL, &todo, red_stab_cmp);
+		b->nr_ranges = 0;
+		r = NULL;
+		list_for_each_entry_safe(st, tmp, &todo, unsent) {
+			if (r && st->chunk == r->start + r->count) {
+				r->count++;
+			} else if (b->nr_ranges < DM_RED_MAX_RANGES) {
+				r = &b->ranges[b->nr_ranges++];
+				r->start = st->chunk;
+				r->count = 1;
+			} else {
+				break;	/* the rest waits for the next batch */
+			}
+			list_del_init(&st->unsent);
+		}
+		list_splice(&todo, &w->unsent);
+		INIT_LIST_HEAD(&todo);
+		b->req_id = ++w->next_req_id;
+		b->epoch = rd->epoch;
+		b->sent = false;
+		b->born = jiffies;
+		list_add_tail(&b->list, &w->batches);
+		w->nr_batches++;
+		spin_unlock(&w->lock);
+	}
+}
+
+/* Deliver the batches not yet delivered, and EPOCH_DONE. */
+static void red_writer_send(struct red_dev *rd)
+{
+	struct red_writer *w = &rd->w;
+	struct red_batch *b;
+	struct sk_buff *skb;
+	u64 req_id, epoch;
+	int r;
+
+	if (!red_nl_daemon_present())
+		return;
+
+	spin_lock(&w->lock);
+	if (w->epoch_done_unsent) {
+		w->epoch_done_unsent = false;
+		req_id = w->epoch_req_id;
+		epoch = rd->epoch;
+		spin_unlock(&w->lock);
+		r = red_nl_send_epoch_done(rd, req_id, epoch);
+		spin_lock(&w->lock);
+		if (r) {
+			w->epoch_done_unsent = true;
+			goto retry;
+		}
+	}
+
+	for (;;) {
+		list_for_each_entry(b, &w->batches, list)
+			if (!b->sent)
+				break;
+		if (list_entry_is_head(b, &w->batches, list))
+			break;
+		spin_unlock(&w->lock);
+		skb = red_nl_stabilize_msg(rd);
+		if (!skb)
+			goto retry_unlocked;
+		spin_lock(&w->lock);
+		/* the batch may have gone (epoch change, ack): look again */
+		list_for_each_entry(b, &w->batches, list)
+			if (!b->sent)
+				break;
+		if (list_entry_is_head(b, &w->batches, list)) {
+			spin_unlock(&w->lock);
+			nlmsg_free(skb);
+			return;
+		}
+		r = red_nl_fill_ranges(skb, b->epoch, b->req_id, b->ranges,
+				       b->nr_ranges);
+		if (!r)
+			b->sent = true;
+		req_id = b->req_id;
+		spin_unlock(&w->lock);
+		if (!r)
+			r = red_nl_send(skb);
+		else
+			nlmsg_free(skb);
+		if (r) {
+			spin_lock(&w->lock);
+			list_for_each_entry(b, &w->batches, list)
+				if (b->req_id == req_id)
+					b->sent = false;
+			goto retry;
+		}
+		spin_lock(&w->lock);
+	}
+	spin_unlock(&w->lock);
+	return;
+
+retry:
+	spin_unlock(&w->lock);
+retry_unlocked:
+	if (red_nl_daemon_present())
+		queue_delayed_work(rd->wq, &rd->resend_work, HZ / 10);
+}
+
+void red_writer_work(struct work_struct *work)
+{
+	struct red_dev *rd = container_of(work, struct red_dev, work);
+	struct red_writer *w = &rd->w;
+	struct bio_list bios = BIO_EMPTY_LIST;
+	struct bio *bio;
+
+	spin_lock(&w->lock);
+	bio_list_merge_init(&bios, &w->incoming);
+	spin_unlock(&w->lock);
+
+	while ((bio = bio_list_pop(&bios)))
+		red_writer_route(rd, bio);
+
+	red_writer_batch(rd);
+	red_writer_send(rd);
+}
+
+/* A daemon registered: everything outstanding goes to it again. */
+void red_writer_resend(struct red_dev *rd)
+{
+	struct red_writer *w = &rd->w;
+	struct red_batch *b;
+
+	spin_lock(&w->lock);
+	list_for_each_entry(b, &w->batches, list)
+		b->sent = false;
+	spin_unlock(&w->lock);
+	red_writer_kick(rd);
+}
+
+/* ---- requests from the daemon -------------------------------------- */
+
+/*
+ * STABILIZE_ACK.  Process context (genl doit); sleeps only for memory.
+ * smap_mutex keeps the stable map from being swapped under us.
+ */
+int red_writer_ack(struct red_dev *rd, u64 epoch, u64 req_id, int error)
+{
+	struct red_writer *w = &rd->w;
+	struct bio_list failed = BIO_EMPTY_LIST;
+	struct red_batch *b;
+	struct red_stab *st;
+	struct red_smap *sm;
+	LIST_HEAD(dead);
+	unsigned int i;
+	u64 c, n = 0;
+	struct bio *bio;
+	int r = 0;
+
+	mutex_lock(&w->smap_mutex);
+	spin_lock(&w->lock);
+	if (epoch != rd->epoch) {
+		r = epoch < rd->epoch ? -ESTALE : -EINVAL;
+		goto out_unlock;
+	}
+	list_for_each_entry(b, &w->batches, list)
+		if (b->req_id == req_id)
+			break;
+	if (list_entry_is_head(b, &w->batches, list)) {
+		r = -ENOENT;
+		goto out_unlock;
+	}
+	sm = rcu_dereference_protected(w->smap, lockdep_is_held(&w->smap_mutex));
+	if (!error) {
+		spin_unlock(&w->lock);
+		/* the batch cannot go away: removing it needs smap_mutex */
+		for (i = 0; i < b->nr_ranges; i++) {
+			r = red_smap_prepare(sm, b->ranges[i].start,
+					     b->ranges[i].start +
+					     b->ranges[i].count - 1);
+			if (r)
+				goto out;
+		}
+		spin_lock(&w->lock);
+	}
+
+	list_del(&b->list);
+	w->nr_batches--;
+	for (i = 0; i < b->nr_ranges; i++) {
+		u64 first = b->ranges[i].start;
+		u64 last = first + b->ranges[i].count - 1;
+
+		if (!error)
+			n += red_smap_set(sm, first, last);
+		for (c = first; c <= last; c++) {
+			st = red_stab_find(w, c);
+			if (!st)
+				continue;
+			hlist_del(&st->hnode);
+			list_del_init(&st->unsent);
+			if (error) {
+				w->nr_held -= bio_list_size(&st->bios);
+				bio_list_merge(&failed, &st->bios);
+			} else {
+				bio_list_merge(&w->incoming, &st->bios);
+			}
+			list_add(&st->unsent, &dead);
+		}
+	}
+	atomic64_add(n, &w->nr_stable);
+	spin_unlock(&w->lock);
+	mutex_unlock(&w->smap_mutex);
+
+	atomic64_add(n, &rd->stat_preserves);
+	red_free_stabs(&dead);
+	kfree(b);
+	if (error)
+		atomic64_inc(&rd->stat_errors);
+	while ((bio = bio_list_pop(&failed)))
+		bio_io_error(bio);
+	red_writer_kick(rd);
+	return 0;
+
+out_unlock:
+	spin_unlock(&w->lock);
+out:
+	mutex_unlock(&w->smap_mutex);
+	return r;
+}
+
+int red_writer_lease(struct red_dev *rd, u32 ms)
+{
+	struct red_writer *w = &rd->w;
+
+	spin_lock(&w->lock);
+	if (ms) {
+		WRITE_ONCE(w->lease_until, jiffies + msecs_to_jiffies(ms));
+		WRITE_ONCE(w->lease_valid, true);
+		w->lease_reported = false;
+		bio_list_merge_init(&w->incoming, &w->lease_held);
+	} else {
+		WRITE_ONCE(w->lease_valid, false);
+	}
+	spin_unlock(&w->lock);
+	red_writer_kick(rd);
+	return 0;
+}
+
+int red_writer_new_epoch(struct red_dev *rd, u64 req_id, u32 members)
+{
+	struct red_writer *w = &rd->w;
+	struct red_smap *sm;
+
+	sm = red_smap_alloc(rd->nr_chunks, members == 0);
+	if (!sm)
+		return -ENOMEM;
+	spin_lock(&w->lock);
+	if (w->epoch_busy) {
+		spin_unlock(&w->lock);
+		red_smap_free(sm);
+		return -EBUSY;
+	}
+	w->epoch_busy = true;
+	w->epoch_req_id = req_id;
+	w->next_smap = sm;
+	spin_unlock(&w->lock);
+	queue_work(rd->wq, &w->epoch_work);
+	return 0;
+}
+
+static void red_writer_release(struct percpu_ref *ref)
+{
+	struct red_writer *w = container_of(ref, struct red_writer, inflight);
+
+	complete(&w->drained);
+}
+
+/*
+ * Move to a new epoch.
+ *
+ * 1. Block the slow path (new writes wait on drain_held) and kill the
+ *    inflight ref (the fast path fails from now on).
+ * 2. Wait for every write passed through in the old epoch to complete:
+ *    this is the join point.
+ * 3. Swap in the new stable map; every outstanding stabilization is
+ *    dropped and its writes routed again (their acks would now be stale).
+ * 4. Revive the ref, unblock, and tell the daemon the new epoch.
+ */
+static void red_writer_epoch_work(struct work_struct *work)
+{
+	struct red_writer *w = container_of(work, struct red_writer, epoch_work);
+	struct red_dev *rd = container_of(w, struct red_dev, w);
+	struct red_batch *b, *btmp;
+	struct red_stab *st;
+	struct hlist_node *tmp;
+	struct red_smap *old;
+	LIST_HEAD(dead_stabs);
+	LIST_HEAD(dead_batches);
+	unsigned int i;
+
+	/* 1 */
+	spin_lock(&w->lock);
+	w->blocked = true;
+	WRITE_ONCE(rd->state, DM_RED_STATE_DRAINING);
+	spin_unlock(&w->lock);
+	red_event(rd, DM_RED_EV_STATE);
+	percpu_ref_kill(&w->inflight);
+
+	/* 2 */
+	wait_for_completion(&w->drained);
+
+	/* 3 */
+	mutex_lock(&w->smap_mutex);
+	spin_lock(&w->lock);
+	old = rcu_dereference_protected(w->smap, lockdep_is_held(&w->lock));
+	rcu_assign_pointer(w->smap, w->next_smap);
+	w->next_smap = NULL;
+	atomic64_set(&w->nr_stable, 0);
+	WRITE_ONCE(rd->epoch, rd->epoch + 1);
+	for (i = 0; i < RED_HASH_SIZE; i++) {
+		hlist_for_each_entry_safe(st, tmp, &w->stabs[i], hnode) {
+			hlist_del(&st->hnode);
+			list_del_init(&st->unsent);
+			bio_list_merge(&w->drain_held, &st->bios);
+			list_add(&st->unsent, &dead_stabs);
+		}
+	}
+	list_splice_init(&w->batches, &dead_batches);
+	w->nr_batches = 0;
+	spin_unlock(&w->lock);
+	mutex_unlock(&w->smap_mutex);
+
+	synchronize_rcu();
+	red_smap_free(old);
+	red_free_stabs(&dead_stabs);
+	list_for_each_entry_safe(b, btmp, &dead_batches, list)
+		kfree(b);
+
+	/* 4 */
+	reinit_completion(&w->drained);
+	percpu_ref_resurrect(&w->inflight);
+	spin_lock(&w->lock);
+	w->blocked = false;
+	WRITE_ONCE(rd->state, DM_RED_STATE_ACTIVE);
+	bio_list_merge_init(&w->incoming, &w->drain_held);
+	w->epoch_busy = false;
+	w->epoch_done_unsent = true;
+	spin_unlock(&w->lock);
+
+	red_event(rd, DM_RED_EV_EPOCH);
+	red_writer_kick(rd);
+}
+
+/* ---- set-up, status ------------------------------------------------ */
+
+int red_writer_init(struct red_dev *rd)
+{
+	struct red_writer *w = &rd->w;
+	struct red_smap *sm;
+	unsigned int i;
+	int r;
+
+	spin_lock_init(&w->lock);
+	mutex_init(&w->smap_mutex);
+	for (i = 0; i < RED_HASH_SIZE; i++)
+		INIT_HLIST_HEAD(&w->stabs[i]);
+	INIT_LIST_HEAD(&w->unsent);
+	INIT_LIST_HEAD(&w->batches);
+	bio_list_init(&w->incoming);
+	bio_list_init(&w->lease_held);
+	bio_list_init(&w->drain_held);
+	init_completion(&w->drained);
+	atomic64_set(&w->nr_stable, 0);
+	INIT_WORK(&rd->work, red_writer_work);
+	INIT_WORK(&w->epoch_work, red_writer_epoch_work);
+
+	/* epoch 0: every chunk unstable until the daemon sets an epoch */
+	sm = red_smap_alloc(rd->nr_chunks, false);
+	if (!sm)
+		return -ENOMEM;
+	r = percpu_ref_init(&w->inflight, red_writer_release, 0, GFP_KERNEL);
+	if (r) {
+		red_smap_free(sm);
+		return r;
+	}
+	RCU_INIT_POINTER(w->smap, sm);
+	rd->epoch = 0;
+	rd->state = DM_RED_STATE_ACTIVE;
+	return 0;
+}
+
+/*
+ * Tear down.  The device is suspended: no bio is in flight or held (dm
+ * waits for held bios too), and the netlink side can no longer find us.
+ */
+void red_writer_exit(struct red_dev *rd)
+{
+	struct red_writer *w = &rd->w;
+	struct red_batch *b, *btmp;
+	struct red_stab *st;
+	struct hlist_node *tmp;
+	unsigned int i;
+
+	cancel_work_sync(&w->epoch_work);
+	cancel_work_sync(&rd->work);
+	percpu_ref_kill(&w->inflight);
+	wait_for_completion(&w->drained);
+	percpu_ref_exit(&w->inflight);
+
+	for (i = 0; i < RED_HASH_SIZE; i++) {
+		hlist_for_each_entry_safe(st, tmp, &w->stabs[i], hnode) {
+			hlist_del(&st->hnode);
+			kfree(st);
+		}
+	}
+	list_for_each_entry_safe(b, btmp, &w->batches, list)
+		kfree(b);
+	red_smap_free(w->next_smap);
+	red_smap_free(rcu_dereference_protected(w->smap, true));
+}
+
+void red_writer_stats(struct red_dev *rd, u64 *stable, unsigned long *held,
+		      unsigned long *outstanding, unsigned int *oldest_ms)
+{
+	struct red_writer *w = &rd->w;
+	struct red_smap *sm;
+	struct red_batch *b;
+
+	rcu_read_lock();
+	sm = rcu_dereference(w->smap);
+	*stable = sm->all_stable ? rd->nr_chunks : atomic64_read(&w->nr_stable);
+	rcu_read_unlock();
+
+	spin_lock(&w->lock);
+	*held = w->nr_held;
+	*outstanding = w->nr_batches;
+	b = list_first_entry_or_null(&w->batches, struct red_batch, list);
+	*oldest_ms = b ? jiffies_to_msecs(jiffies - b->born) : 0;
+	spin_unlock(&w->lock);
+}

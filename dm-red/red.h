@@ -1,0 +1,285 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * dm-red: shared-LUN copy-on-write target for replicated databases.
+ *
+ * Internal definitions shared by the target, the writer path, the copier
+ * path and the generic netlink channel.
+ */
+#ifndef DM_RED_H
+#define DM_RED_H
+
+#include <linux/device-mapper.h>
+#include <linux/dm-kcopyd.h>
+#include <linux/list.h>
+#include <linux/percpu-refcount.h>
+#include <linux/spinlock.h>
+#include <linux/workqueue.h>
+#include <linux/dm-red.h>
+
+#include "red-compat.h"
+
+#define DM_MSG_PREFIX "red"
+
+#define RED_HASH_BITS		10
+#define RED_HASH_SIZE		(1U << RED_HASH_BITS)
+#define RED_MIN_CHUNK_SECTORS	8
+#define RED_MAX_CHUNK_SECTORS	2048
+#define RED_BLOCK_SIZE		4096
+/* Largest discard/write-zeroes bio the writer accepts, in chunks. */
+#define RED_MAX_DISCARD_CHUNKS	256
+
+struct red_dev;
+
+/*
+ * Writer: the stable map.  One bit per chunk, in pages allocated when the
+ * first chunk they cover becomes stable, so that a multi-TiB LUN costs only
+ * its page pointer array (8 bytes per 32768 chunks) up front.  Bits are
+ * only ever set within an epoch; a new epoch installs a new map with RCU.
+ */
+struct red_smap {
+	bool all_stable;		/* epoch with no copiers */
+	unsigned long nr_pages;
+	unsigned long *pages[];		/* installed with cmpxchg, never freed
+					 * while the map is installed */
+};
+
+/* Writer: one chunk waiting to become stable. */
+struct red_stab {
+	struct hlist_node hnode;	/* in red_writer.stabs, under lock */
+	struct list_head unsent;	/* in red_writer.unsent until batched */
+	u64 chunk;
+	struct bio_list bios;		/* writes waiting for this chunk */
+};
+
+/* Writer: one STABILIZE request (a batch of coalesced ranges). */
+struct red_batch {
+	struct list_head list;		/* in red_writer.batches */
+	u64 req_id;
+	u64 epoch;
+	bool sent;			/* delivered to the current daemon */
+	unsigned long born;		/* jiffies, for the oldest-age status */
+	unsigned int nr_ranges;
+	struct dm_red_range ranges[];
+};
+
+struct red_writer {
+	/*
+	 * Fast path state, read without the lock:
+	 *   smap         RCU; replaced only while inflight is dead (draining)
+	 *   inflight     writes passed through in this epoch; killed to drain
+	 *   lease_until  jiffies, READ_ONCE/WRITE_ONCE
+	 *   lease_valid  READ_ONCE/WRITE_ONCE
+	 */
+	struct red_smap __rcu *smap;
+	struct percpu_ref inflight;
+	struct completion drained;	/* inflight released (epoch worker) */
+	/*
+	 * smap_mutex: held to swap smap (epoch worker) and to set bits in
+	 * it (ack), so the ack never writes into a map being freed.
+	 */
+	struct mutex smap_mutex;
+	struct red_smap *next_smap;	/* NEW_EPOCH -> epoch worker, lock */
+	unsigned long lease_until;
+	bool lease_valid;
+	bool lease_error;		/* table: lease_policy error */
+
+	/* Everything below is protected by lock. */
+	spinlock_t lock;
+	bool blocked;			/* draining for a new epoch */
+	bool lease_reported;		/* LEASE_EXPIRED event raised */
+	struct hlist_head stabs[RED_HASH_SIZE];
+	struct list_head unsent;	/* red_stab not yet in a batch */
+	struct list_head batches;	/* red_batch outstanding */
+	unsigned long nr_batches;
+	struct bio_list incoming;	/* to be routed by the worker */
+	struct bio_list lease_held;	/* waiting for a lease */
+	struct bio_list drain_held;	/* arrived while draining */
+	unsigned long nr_held;		/* bios held in any of the above */
+	u64 next_req_id;
+	/* NEW_EPOCH in progress and its EPOCH_DONE still to deliver */
+	bool epoch_busy;
+	bool epoch_done_unsent;
+	u64 epoch_req_id;
+	u32 epoch_members;
+
+	atomic64_t nr_stable;		/* bits set in the current smap */
+	struct work_struct epoch_work;
+};
+
+/* Copier: a complete exception. */
+struct red_exc {
+	struct hlist_node hnode;	/* in red_copier.ex_hash, under lock */
+	u64 chunk;
+	u64 store_chunk;
+};
+
+/* Copier: a pending exception (a chunk being filled in the store). */
+struct red_pending {
+	struct hlist_node hnode;	/* in red_copier.pe_hash */
+	struct list_head list;		/* in red_copier.completing */
+	struct red_exc *exc;		/* becomes the complete exception */
+	u64 chunk;
+	struct bio_list waiting;	/* bios that arrived meanwhile */
+	struct list_head waiters;	/* struct red_waiter (preserve requests) */
+	int error;
+	bool drain_wait;		/* waiting for tracked reads to end */
+};
+
+/* Copier: one PRESERVE request in progress. */
+struct red_preq {
+	struct list_head list;		/* new_preqs -> preqs -> outbox */
+	u64 req_id;
+	u64 epoch;
+	int error;			/* first error, cmpxchg */
+	unsigned long born;
+	atomic_t remaining;		/* chunks not yet complete, +1 bias */
+	unsigned int nr_ranges;
+	struct dm_red_range ranges[];
+};
+
+struct red_waiter {
+	struct list_head list;		/* in red_pending.waiters */
+	struct red_preq *preq;
+};
+
+struct red_copier {
+	/*
+	 * Everything below is protected by lock, which end_io takes, so it
+	 * is always taken with interrupts disabled.
+	 */
+	spinlock_t lock;
+	struct hlist_head *ex_hash;	/* complete exceptions */
+	unsigned int ex_bits;
+	struct hlist_head pe_hash[RED_HASH_SIZE];	/* pending exceptions */
+	struct hlist_head tracked[RED_HASH_SIZE];	/* LUN reads in flight */
+	u64 store_next;			/* bump allocator: chunks used */
+	u64 store_total;
+	unsigned long nr_pending;
+	unsigned long nr_held;		/* bios in any list below */
+	unsigned long nr_preqs;		/* PRESERVE requests not finished */
+	struct bio_list joining_held;	/* bios held until JOIN_ACK */
+	struct bio_list incoming;	/* writes needing a new exception */
+	struct bio_list redo;		/* bios to route again */
+	struct list_head completing;	/* red_pending to complete */
+	struct list_head new_preqs;	/* PRESERVE requests to start */
+	struct list_head preqs;		/* PRESERVE requests in progress */
+	struct list_head outbox;	/* finished, PRESERVE_DONE unsent */
+	wait_queue_head_t idle_wait;	/* nr_pending and nr_preqs reach 0 */
+
+	struct dm_kcopyd_client *kc;	/* set up once, no lock */
+};
+
+struct red_dev {
+	struct dm_target *ti;
+	struct dm_dev *lun;
+	struct dm_dev *store;		/* copier only */
+	enum dm_red_role role;
+	char name[DM_RED_RESOURCE_MAX];
+	char *table;			/* constructor arguments, as given */
+	unsigned int chunk_shift;
+	sector_t chunk_sectors;
+	u64 nr_chunks;
+
+	struct list_head list;		/* red_devices, under red_devices_mutex */
+
+	/*
+	 * state and epoch: written under the role's lock, read with
+	 * READ_ONCE for status.
+	 */
+	enum dm_red_state state;
+	u64 epoch;
+
+	struct workqueue_struct *wq;
+	struct work_struct work;	/* the role's main worker */
+	struct delayed_work resend_work; /* retry delivery to the daemon */
+
+	/* counters, reported in status */
+	atomic64_t stat_preserves;	/* writer: chunks stabilized */
+	atomic64_t stat_cow;
+	atomic64_t stat_errors;
+
+	union {
+		struct red_writer w;
+		struct red_copier c;
+	};
+};
+
+/* Per-bio data. */
+struct red_bio {
+	struct hlist_node tnode;	/* copier: tracked LUN read */
+	u64 chunk;
+	u8 flags;
+};
+
+#define RED_BIO_COUNTED		BIT(0)	/* writer: holds an inflight ref */
+#define RED_BIO_TRACKED		BIT(1)	/* copier: tnode is hashed */
+#define RED_BIO_FILLS		BIT(2)	/* copier: full-chunk write filling
+					 * the pending exception */
+
+static inline u64 red_chunk(struct red_dev *rd, sector_t sector)
+{
+	return sector >> rd->chunk_shift;
+}
+
+static inline sector_t red_chunk_sector(struct red_dev *rd, u64 chunk)
+{
+	return (sector_t)chunk << rd->chunk_shift;
+}
+
+static inline unsigned int red_hash(u64 chunk)
+{
+	return hash_64(chunk, RED_HASH_BITS);
+}
+
+extern bool red_test_skip_drain;
+
+/* red-target.c */
+const char *red_state_name(enum dm_red_state state);
+bool red_dev_is_open(struct red_dev *rd);
+void red_event(struct red_dev *rd, enum dm_red_event ev);
+struct red_dev *red_find_locked(const char *name);
+void red_kick_all_resend(void);
+extern struct mutex red_devices_mutex;
+extern struct list_head red_devices;
+
+/* red-writer.c */
+int red_writer_init(struct red_dev *rd);
+void red_writer_exit(struct red_dev *rd);
+int red_writer_map(struct red_dev *rd, struct bio *bio);
+void red_writer_end_io(struct red_dev *rd, struct bio *bio);
+void red_writer_work(struct work_struct *work);
+void red_writer_resend(struct red_dev *rd);
+int red_writer_ack(struct red_dev *rd, u64 epoch, u64 req_id, int error);
+int red_writer_new_epoch(struct red_dev *rd, u64 req_id, u32 members);
+int red_writer_lease(struct red_dev *rd, u32 ms);
+u32 red_writer_lease_left_ms(struct red_dev *rd);
+void red_writer_stats(struct red_dev *rd, u64 *stable, unsigned long *held,
+		      unsigned long *outstanding, unsigned int *oldest_ms);
+
+/* red-copier.c */
+int red_copier_init(struct red_dev *rd);
+void red_copier_exit(struct red_dev *rd);
+int red_copier_map(struct red_dev *rd, struct bio *bio);
+int red_copier_end_io(struct red_dev *rd, struct bio *bio, blk_status_t *error);
+void red_copier_work(struct work_struct *work);
+void red_copier_resend(struct red_dev *rd);
+int red_copier_preserve(struct red_dev *rd, u64 epoch, u64 req_id,
+			const struct dm_red_range *ranges, unsigned int nr);
+int red_copier_join_ack(struct red_dev *rd, u64 epoch);
+int red_copier_gc(struct red_dev *rd);
+void red_copier_stats(struct red_dev *rd, u64 *used, unsigned long *held,
+		      unsigned long *outstanding, unsigned int *oldest_ms);
+
+/* red-nl.c */
+int red_nl_init(void);
+void red_nl_exit(void);
+bool red_nl_daemon_present(void);
+struct sk_buff *red_nl_stabilize_msg(struct red_dev *rd);
+int red_nl_fill_ranges(struct sk_buff *skb, u64 epoch, u64 req_id,
+		       const struct dm_red_range *ranges, unsigned int nr);
+int red_nl_send(struct sk_buff *skb);
+int red_nl_send_preserve_done(struct red_dev *rd, struct red_preq *p);
+int red_nl_send_epoch_done(struct red_dev *rd, u64 req_id, u64 epoch);
+void red_nl_event(struct red_dev *rd, enum dm_red_event ev);
+
+#endif /* DM_RED_H */
