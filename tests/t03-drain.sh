@@ -1,0 +1,68 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+# The drain race.  The copier reads the LUN through dm-delay (reads held
+# for 3 s), so a copier read of chunk C is in flight for a long time.
+#
+# A: the copier fills C itself (full-chunk write) while its read of C is in
+#    flight; then the writer writes C.  The writer's write may only reach
+#    the LUN after the copier's old read has returned: the read must see the
+#    old data or the copier's data, never the writer's.  With the drain
+#    disabled (test_skip_drain) the same run must show the violation: this
+#    proves the test can fail.
+# B: a preserve of C while a copier read of C is in flight (no copier
+#    write): the read returns the old data.
+. "$(dirname "$0")/lib.sh"
+red_begin
+
+CH=65536
+L=$(red_lun 16 zero)
+N=$(red_sectors "$L")
+Z=$(red_zram 0 16M)
+P=/sys/module/dm_red/parameters/test_skip_drain
+
+pattern() { yes "$1" | head -c "$2"; }
+
+# run_case NAME CHUNK SKIP_DRAIN COPIER_FILL -> prints what the read saw
+run_case() {
+	local chunk=$2 off
+	off=$(($2 * CH))
+	echo "$3" >"$P"
+	# old data on the LUN, before the join
+	pattern OLD "$CH" | dd of="$L" bs=$CH seek="$chunk" oflag=direct conv=notrunc status=none
+	# 1. the copier's read of C, held 3 s below the copier
+	dd if=/dev/mapper/c bs=4096 count=1 skip=$((off / 4096)) iflag=direct \
+		of="$RED_TMP/read-$1" status=none &
+	local rpid=$!
+	sleep 0.5
+	# 2. (A) the copier fills C with a full-chunk write
+	if [ "$4" = fill ]; then
+		pattern CPY "$CH" | dd of=/dev/mapper/c bs=$CH seek="$chunk" oflag=direct status=none
+	fi
+	# 3. the writer writes C: stabilize -> preserve(C) on the copier
+	pattern NEW "$CH" | dd of=/dev/mapper/w bs=$CH seek="$chunk" oflag=direct status=none
+	wait "$rpid"
+	head -c 3 "$RED_TMP/read-$1"
+}
+
+dmsetup create dly --table "0 $N delay $L 0 3000 $L 0 0"
+RED_WRITER=w RED_WRITER_RES=d-w
+dmsetup create w --table "0 $N red $L - 128 writer d-w"
+red_testd_start d-w
+dmsetup create c --table "0 $N red /dev/mapper/dly $Z 128 copier d-c"
+check "copier joined" red_wait_state c active
+
+seen=$(run_case a1 3 0 fill)
+check "A, drain on: the in-flight copier read does not see the writer's data ($seen)" \
+	test "$seen" = OLD -o "$seen" = CPY
+seen=$(run_case b1 5 0 nofill)
+check_eq "B, drain on: a read in flight across a preserve sees the old data" OLD "$seen"
+seen=$(run_case a2 7 1 fill)
+check_eq "A, drain off (test_skip_drain=1): the race shows (the test can fail)" NEW "$seen"
+echo 0 >"$P"
+check "after the case, the copier's chunk 3 holds its own data" \
+	bash -c "dd if=/dev/mapper/c bs=4096 count=1 skip=$((3 * CH / 4096)) iflag=direct status=none | head -c 3 | grep -qx CPY"
+check "the copier's chunk 5 still holds the join-point data" \
+	bash -c "dd if=/dev/mapper/c bs=4096 count=1 skip=$((5 * CH / 4096)) iflag=direct status=none | head -c 3 | grep -qx OLD"
+check "the LUN holds the writer's data at chunk 5" \
+	bash -c "dd if=$L bs=4096 count=1 skip=$((5 * CH / 4096)) iflag=direct status=none | head -c 3 | grep -qx NEW"
+red_end

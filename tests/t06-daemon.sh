@@ -1,0 +1,67 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+# Daemon death and lease expiry.
+# 1. kill -9 of the daemon: held writes stay held; a new daemon registers,
+#    the kernel sends the outstanding stabilizations again, they complete.
+# 2. lease expiry, policy suspend: writes are held until the lease is
+#    renewed.  3. policy error: writes fail with EIO.
+. "$(dirname "$0")/lib.sh"
+red_begin
+
+CH=65536
+L=$(red_lun 32 random)
+N=$(red_sectors "$L")
+Z=$(red_zram 0 32M)
+
+RED_WRITER=w RED_WRITER_RES=k-w
+dmsetup create w --table "0 $N red $L - 128 writer k-w"
+red_testd_start k-w --lease-ms 3000
+dmsetup create c --table "0 $N red $L $Z 128 copier k-c"
+check "copier joined" red_wait_state c active
+orig=$(dd if="$L" bs=$CH count=1 skip=9 iflag=direct status=none | md5sum)
+
+# 1. daemon death with a write in flight
+kill -9 "$red_testd_pid"
+wait "$red_testd_pid" 2>/dev/null || true
+red_testd_pid=
+dd if=/dev/zero of=/dev/mapper/w bs=$CH count=1 seek=9 oflag=direct status=none &
+dpid=$!
+sleep 3
+check "write still held 3 s after the daemon died" kill -0 "$dpid"
+check "status counts the held write" test "$(red_status_field w 6)" -ge 1
+check "copier still serves reads" dd if=/dev/mapper/c of=/dev/null bs=4096 count=1 iflag=direct status=none
+red_testd_start k-w --lease-ms 3000
+check "held write completes after a daemon registers" timeout 30 wait "$dpid"
+check_eq "copier preserved the old chunk" "$orig" \
+	"$(dd if=/dev/mapper/c bs=$CH count=1 skip=9 iflag=direct status=none | md5sum)"
+check_eq "no held bios left" 0 "$(red_status_field w 6)"
+
+# 2. lease expiry, suspend
+kill -USR1 "$red_testd_pid"
+sleep 4
+check_eq "lease expired" 0 "$(red_status_field w 12)"
+dd if=/dev/zero of=/dev/mapper/w bs=4096 count=1 seek=1 oflag=direct status=none &
+dpid=$!
+sleep 2
+check "write held while the lease is expired (suspend)" kill -0 "$dpid"
+check "lease_expired event raised" grep -q "event=lease_expired" "$RED_TMP/events"
+kill -USR2 "$red_testd_pid"
+check "held write completes after renewal" timeout 30 wait "$dpid"
+
+# 3. lease expiry, error
+red_testd_stop
+dmsetup remove c
+dmsetup remove w
+dmsetup create w --table "0 $N red $L - 128 writer k-w 2 lease_policy error"
+red_testd_start k-w --lease-ms 3000
+sleep 1
+check "write with a lease succeeds (policy error)" dd if=/dev/zero of=/dev/mapper/w bs=4096 count=1 oflag=direct status=none
+kill -USR1 "$red_testd_pid"
+sleep 4
+check "write fails with EIO once the lease expired (policy error)" \
+	bash -c "! dd if=/dev/zero of=/dev/mapper/w bs=4096 count=1 oflag=direct status=none 2>/dev/null"
+check "reads still pass" dd if=/dev/mapper/w of=/dev/null bs=4096 count=1 iflag=direct status=none
+kill -USR2 "$red_testd_pid"
+sleep 1
+check "writes succeed again after renewal" dd if=/dev/zero of=/dev/mapper/w bs=4096 count=1 oflag=direct status=none
+red_end

@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# Boot a Debian kernel under QEMU/TCG and run one command inside it, with the
+# host root mounted read-only (9p) as the guest's / (tmpfs on /tmp, /run,
+# /var/tmp, /dev/shm).
+#
+# Usage:
+#   tools/vm/run-guest.sh --kver KVER [--mem MiB] [--smp N] [--timeout SEC]
+#       [--log FILE] [--env NAME=VALUE]... [--cwd DIR] [--qemu-arg ARG]...
+#       -- CMD [ARGS...]
+#
+# The guest runs CMD with cwd = the repo root (or --cwd), PATH including
+# /usr/sbin:/sbin, DM_DISABLE_UDEV=1, HOME=/tmp, RED_GUEST=1, RED_KVER=KVER,
+# plus every --env.  Its stdout+stderr (serial ttyS1) are streamed to stdout
+# and to the log (\r stripped), followed by the markers
+#   RED-GUEST-EXIT <rc> / RED-DMESG-BEGIN ... RED-DMESG-END
+# (the dmesg dump goes to the log only, unless RED_SHOW_DMESG=1).
+# The kernel console (ttyS0, loglevel 5) goes to LOG with .log replaced by
+# .console.log.
+#
+# Exit status: the guest command's exit status, except
+#   124  time-out (no RED-GUEST-EXIT marker)
+#   125  guest died (panic, crash, QEMU error) before the marker
+#   1    command succeeded but the kernel logged a problem report
+#        (see tools/vm/check-dmesg.sh); non-zero command status is kept.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+repo=$(cd "$here/../.." && pwd -P)
+
+usage() {
+	sed -n '6,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+	exit 2
+}
+die() { echo "run-guest: $*" >&2; exit 2; }
+
+kver='' mem=2048 smp=2 tmo=600 log='' cwd=$repo
+envs=() qextra=()
+while [ $# -gt 0 ]; do
+	case $1 in
+	--kver) kver=${2:?}; shift 2 ;;
+	--mem) mem=${2:?}; shift 2 ;;
+	--smp) smp=${2:?}; shift 2 ;;
+	--timeout) tmo=${2:?}; shift 2 ;;
+	--log) log=${2:?}; shift 2 ;;
+	--env) envs+=("${2:?}"); shift 2 ;;
+	--cwd) cwd=${2:?}; shift 2 ;;
+	--qemu-arg) qextra+=("${2:?}"); shift 2 ;;
+	--) shift; break ;;
+	-h | --help) usage ;;
+	*) echo "run-guest: unknown argument $1" >&2; usage ;;
+	esac
+done
+[ -n "$kver" ] || die "--kver is required"
+[ $# -gt 0 ] || die "no command given after --"
+case $mem$smp$tmo in *[!0-9]*) die "--mem/--smp/--timeout take integers" ;; esac
+for e in "${envs[@]}"; do
+	[[ $e =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || die "bad --env '$e' (want NAME=VALUE)"
+done
+
+kernel=/boot/vmlinuz-$kver
+[ -r "$kernel" ] || die "$kernel not found/readable"
+[ -d "/lib/modules/$kver" ] || die "/lib/modules/$kver not found"
+command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing (tools/install-deps.sh)"
+cwd=$(cd "$cwd" && pwd -P)
+
+mkdir -p "$repo/build/logs" "$repo/build/vm"
+[ -n "$log" ] || log=$repo/build/logs/run-guest-$kver.log
+mkdir -p "$(dirname "$log")"
+log=$(cd "$(dirname "$log")" && pwd -P)/$(basename "$log")
+conlog=${log%.log}.console.log
+[ "$conlog" != "$log" ] || conlog=$log.console
+
+initrd=$repo/build/initramfs/initramfs-$kver.cpio.gz
+"$here/mkinitramfs.sh" "$kver" "$initrd"
+
+tmp=$(mktemp -d "$repo/build/vm/run.XXXXXX")
+qpid='' fpid=''
+# shellcheck disable=SC2317  # invoked by trap
+cleanup() { rm -rf "$tmp"; }
+# shellcheck disable=SC2317  # invoked by trap
+interrupted() {
+	trap - INT TERM
+	[ -z "$qpid" ] || kill -TERM "$qpid" 2>/dev/null || :
+	wait 2>/dev/null || :
+	echo "run-guest: interrupted" >&2
+	exit 130
+}
+trap cleanup EXIT
+trap interrupted INT TERM
+case $tmp in *[[:space:],]*) die "path $tmp contains spaces or commas" ;; esac
+
+# The command script, read by the guest through 9p at the same path.
+{
+	echo '#!/bin/bash'
+	echo 'export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+	echo 'export DM_DISABLE_UDEV=1 HOME=/tmp TERM=dumb LANG=C.UTF-8 RED_GUEST=1'
+	printf 'export RED_KVER=%q\n' "$kver"
+	for e in "${envs[@]}"; do
+		printf 'export %s=%q\n' "${e%%=*}" "${e#*=}"
+	done
+	printf 'cd -- %q || exit 125\n' "$cwd"
+	printf 'exec'
+	printf ' %q' "$@"
+	printf '\n'
+} >"$tmp/cmd.sh"
+chmod 755 "$tmp/cmd.sh"
+
+append="console=ttyS0 loglevel=5 log_buf_len=4M panic=-1 softlockup_panic=0"
+append+=" sysctl.kernel.hung_task_timeout_secs=30 mitigations=off"
+append+=" red.cmd=$tmp/cmd.sh"
+
+qemu=(qemu-system-x86_64 -accel tcg -nodefaults -no-user-config -nographic
+	-cpu max -m "$mem" -smp "$smp"
+	-kernel "$kernel" -initrd "$initrd" -append "$append"
+	-serial "file:$conlog" -serial stdio
+	-virtfs 'local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap'
+	-nic none -no-reboot "${qextra[@]}")
+
+echo "run-guest: kernel $kver, ${mem} MiB, $smp vCPU, time-out ${tmo}s, log $log" >&2
+start=$(date +%s)
+: >"$log"
+# QEMU's serial output goes through a FIFO to a filter that strips \r,
+# appends to the log and echoes (minus the dmesg dump) to stdout.  QEMU runs
+# in the background so that a TERM/INT to this script stops it at once.
+mkfifo "$tmp/out"
+sed -u 's/\r//g' <"$tmp/out" | tee -a "$log" |
+	if [ "${RED_SHOW_DMESG:-0}" = 1 ]; then cat; else
+		sed -u '/^RED-DMESG-BEGIN$/,/^RED-DMESG-END$/d'
+	fi &
+fpid=$!
+timeout --foreground -k 15 "$tmo" "${qemu[@]}" </dev/null >"$tmp/out" 2>"$tmp/qemu.err" &
+qpid=$!
+qrc=0
+wait "$qpid" || qrc=$?
+qpid=''
+wait "$fpid" || :
+end=$(date +%s)
+[ -f "$conlog" ] && sed -i 's/\r//g' "$conlog"
+if [ -s "$tmp/qemu.err" ]; then
+	echo "run-guest: QEMU stderr:" >&2
+	sed 's/^/  | /' "$tmp/qemu.err" >&2
+	cat "$tmp/qemu.err" >>"$log"
+fi
+
+marker=$(grep -a -m1 '^RED-GUEST-EXIT [0-9]*$' "$log" || :)
+if [ -z "$marker" ]; then
+	if [ "$qrc" -eq 124 ] || [ "$qrc" -eq 137 ]; then
+		echo "run-guest: FAIL: guest timed out after ${tmo}s (no RED-GUEST-EXIT marker)" | tee -a "$log" >&2
+		rc=124
+	else
+		echo "run-guest: FAIL: guest died (QEMU exit $qrc) before RED-GUEST-EXIT: panic or crash" | tee -a "$log" >&2
+		rc=125
+	fi
+	echo "run-guest: last kernel console lines ($conlog):" >&2
+	tail -n 60 "$conlog" 2>/dev/null | sed 's/^/  | /' >&2 || :
+	"$here/check-dmesg.sh" "$conlog" >&2 || :
+	exit "$rc"
+fi
+rc=${marker#RED-GUEST-EXIT }
+echo "run-guest: guest command exited $rc after $((end - start))s" >&2
+
+bad=0
+"$here/check-dmesg.sh" "$log" >&2 || bad=1
+if [ "$bad" -eq 0 ] && [ -f "$conlog" ]; then
+	"$here/check-dmesg.sh" "$conlog" >&2 || bad=1
+fi
+if [ "$bad" -ne 0 ]; then
+	echo "run-guest: FAIL: kernel problem report in guest dmesg" | tee -a "$log" >&2
+	[ "$rc" -ne 0 ] || rc=1
+fi
+exit "$rc"
