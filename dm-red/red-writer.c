@@ -719,7 +719,8 @@ int red_writer_init(struct red_dev *rd)
 	sm = red_smap_alloc(rd->nr_chunks, false);
 	if (!sm)
 		return -ENOMEM;
-	r = percpu_ref_init(&w->inflight, red_writer_release, 0, GFP_KERNEL);
+	r = percpu_ref_init(&w->inflight, red_writer_release,
+			    PERCPU_REF_ALLOW_REINIT, GFP_KERNEL);
 	if (r) {
 		red_smap_free(sm);
 		return r;

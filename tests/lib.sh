@@ -43,6 +43,10 @@ check_eq() {	# check_eq DESCRIPTION EXPECTED ACTUAL
 	fi
 }
 
+dmesg_has() {	# dmesg_has TEXT: in the last few kernel log lines
+	dmesg | tail -n 8 | grep -qF -- "$1"
+}
+
 skip() {
 	diag "SKIP: $*"
 	exit 4
@@ -88,6 +92,26 @@ red_status_field() {	# red_status_field DMNAME N (N: 1 = role)
 }
 
 red_state() { red_status_field "$1" 2; }
+
+# The status line without the fields that tick by themselves (lease left,
+# age of the oldest request), for before/after comparisons.
+red_status_fixed() {
+	dmsetup status "$1" | awk '{ $11 = "-"; $15 = "-"; print }'
+}
+
+# wait_pid PID TIMEOUT_S: wait for a background job, fail on time-out
+wait_pid() {
+	local i
+	for ((i = 0; i < $2 * 10; i++)); do
+		if ! kill -0 "$1" 2>/dev/null; then
+			wait "$1"
+			return
+		fi
+		sleep 0.1
+	done
+	diag "pid $1 still running after $2 s"
+	return 1
+}
 
 # red_wait_state DMNAME STATE [TIMEOUT_S]
 red_wait_state() {

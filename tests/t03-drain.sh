@@ -20,27 +20,33 @@ N=$(red_sectors "$L")
 Z=$(red_zram 0 16M)
 P=/sys/module/dm_red/parameters/test_skip_drain
 
-pattern() { yes "$1" | head -c "$2"; }
+for p in OLD CPY NEW; do
+	yes "$p" | head -c "$CH" >"$RED_TMP/$p" || true
+done
+now() { date +%s.%N | cut -c 7-14; }
 
 # run_case NAME CHUNK SKIP_DRAIN COPIER_FILL -> prints what the read saw
 run_case() {
-	local chunk=$2 off
-	off=$(($2 * CH))
+	local chunk=$2 rpid
 	echo "$3" >"$P"
-	# old data on the LUN, before the join
-	pattern OLD "$CH" | dd of="$L" bs=$CH seek="$chunk" oflag=direct conv=notrunc status=none
+	# old data on the LUN, before the copier touches the chunk
+	dd if="$RED_TMP/OLD" of="$L" bs=$CH seek="$chunk" oflag=direct conv=notrunc status=none
 	# 1. the copier's read of C, held 3 s below the copier
-	dd if=/dev/mapper/c bs=4096 count=1 skip=$((off / 4096)) iflag=direct \
+	diag "$1: $(now) copier read of chunk $chunk issued" >&2
+	dd if=/dev/mapper/c bs=4096 count=1 skip=$((chunk * CH / 4096)) iflag=direct \
 		of="$RED_TMP/read-$1" status=none &
-	local rpid=$!
+	rpid=$!
 	sleep 0.5
 	# 2. (A) the copier fills C with a full-chunk write
 	if [ "$4" = fill ]; then
-		pattern CPY "$CH" | dd of=/dev/mapper/c bs=$CH seek="$chunk" oflag=direct status=none
+		dd if="$RED_TMP/CPY" of=/dev/mapper/c bs=$CH seek="$chunk" oflag=direct status=none
+		diag "$1: $(now) copier full-chunk write done" >&2
 	fi
 	# 3. the writer writes C: stabilize -> preserve(C) on the copier
-	pattern NEW "$CH" | dd of=/dev/mapper/w bs=$CH seek="$chunk" oflag=direct status=none
+	dd if="$RED_TMP/NEW" of=/dev/mapper/w bs=$CH seek="$chunk" oflag=direct status=none
+	diag "$1: $(now) writer write done" >&2
 	wait "$rpid"
+	diag "$1: $(now) copier read done: $(head -c 3 "$RED_TMP/read-$1")" >&2
 	head -c 3 "$RED_TMP/read-$1"
 }
 

@@ -31,7 +31,7 @@ check "write still held 3 s after the daemon died" kill -0 "$dpid"
 check "status counts the held write" test "$(red_status_field w 6)" -ge 1
 check "copier still serves reads" dd if=/dev/mapper/c of=/dev/null bs=4096 count=1 iflag=direct status=none
 red_testd_start k-w --lease-ms 3000
-check "held write completes after a daemon registers" timeout 30 wait "$dpid"
+check "held write completes after a daemon registers" wait_pid "$dpid" 30
 check_eq "copier preserved the old chunk" "$orig" \
 	"$(dd if=/dev/mapper/c bs=$CH count=1 skip=9 iflag=direct status=none | md5sum)"
 check_eq "no held bios left" 0 "$(red_status_field w 6)"
@@ -46,7 +46,7 @@ sleep 2
 check "write held while the lease is expired (suspend)" kill -0 "$dpid"
 check "lease_expired event raised" grep -q "event=lease_expired" "$RED_TMP/events"
 kill -USR2 "$red_testd_pid"
-check "held write completes after renewal" timeout 30 wait "$dpid"
+check "held write completes after renewal" wait_pid "$dpid" 30
 
 # 3. lease expiry, error
 red_testd_stop

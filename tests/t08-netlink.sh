@@ -15,14 +15,14 @@ dmsetup create c --table "0 $N red $L $Z 128 copier n-c"
 red_testd_start n-w
 check "copier joined" red_wait_state c active
 red_testd_stop
-ws=$(dmsetup status w)
-cs=$(dmsetup status c)
+ws=$(red_status_fixed w)
+cs=$(red_status_fixed c)
 
 check "malformed requests refused (red-nlbad)" "$RED_BIN/red-nlbad" --writer n-w --copier n-c
-check_eq "writer status unchanged" "$ws" "$(dmsetup status w)"
-check_eq "copier status unchanged" "$cs" "$(dmsetup status c)"
+check_eq "writer status unchanged" "$ws" "$(red_status_fixed w)"
+check_eq "copier status unchanged" "$cs" "$(red_status_fixed c)"
 check "unprivileged user gets EPERM" \
 	setpriv --reuid=65534 --regid=65534 --clear-groups "$RED_BIN/red-nlbad" --expect-eperm --writer n-w --copier n-c
-check_eq "writer status unchanged after EPERM" "$ws" "$(dmsetup status w)"
+check_eq "writer status unchanged after EPERM" "$ws" "$(red_status_fixed w)"
 red_testd_start n-w
 red_end
