@@ -576,9 +576,9 @@ void red_copier_work(struct work_struct *work)
 	struct bio *bio;
 
 	spin_lock_irqsave(&c->lock, flags);
-	bio_list_merge_init(&writes, &c->incoming);
+	red_bio_list_take(&writes, &c->incoming);
 	c->nr_held -= bio_list_size(&c->redo);
-	bio_list_merge_init(&redo, &c->redo);
+	red_bio_list_take(&redo, &c->redo);
 	list_splice_init(&c->completing, &completing);
 	list_splice_tail_init(&c->new_preqs, &preqs);
 	spin_unlock_irqrestore(&c->lock, flags);
@@ -621,7 +621,7 @@ int red_copier_join_ack(struct red_dev *rd, u64 epoch)
 	}
 	WRITE_ONCE(rd->epoch, epoch);
 	WRITE_ONCE(rd->state, DM_RED_STATE_ACTIVE);
-	bio_list_merge_init(&c->redo, &c->joining_held);
+	red_bio_list_take(&c->redo, &c->joining_held);
 	spin_unlock_irqrestore(&c->lock, flags);
 	DMINFO("%s: joined at epoch %llu", rd->name, epoch);
 	red_event(rd, DM_RED_EV_STATE);

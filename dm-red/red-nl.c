@@ -216,11 +216,6 @@ void red_nl_event(struct red_dev *rd, enum dm_red_event ev)
 
 /* ---- requests from the daemon -------------------------------------- */
 
-#define RED_REQUIRE(info, attr) do {					\
-	if (GENL_REQ_ATTR_CHECK(info, attr))				\
-		return -EINVAL;						\
-} while (0)
-
 /* Find the device a request names.  Caller holds red_devices_mutex. */
 static struct red_dev *red_nl_dev(struct genl_info *info,
 				  enum dm_red_role role, int *err)
@@ -256,8 +251,9 @@ static int red_nl_register(struct sk_buff *skb, struct genl_info *info)
 	void *hdr;
 	int r;
 
-	RED_REQUIRE(info, DM_RED_A_PROTO_MIN);
-	RED_REQUIRE(info, DM_RED_A_PROTO_MAX);
+	if (GENL_REQ_ATTR_CHECK(info, DM_RED_A_PROTO_MIN) ||
+	    GENL_REQ_ATTR_CHECK(info, DM_RED_A_PROTO_MAX))
+		return -EINVAL;
 	min = nla_get_u32(info->attrs[DM_RED_A_PROTO_MIN]);
 	max = nla_get_u32(info->attrs[DM_RED_A_PROTO_MAX]);
 	if (info->attrs[DM_RED_A_FEATURES])
@@ -301,7 +297,8 @@ static int red_nl_get_state(struct sk_buff *skb, struct genl_info *info)
 	void *hdr;
 	int r = 0;
 
-	RED_REQUIRE(info, DM_RED_A_RESOURCE);
+	if (GENL_REQ_ATTR_CHECK(info, DM_RED_A_RESOURCE))
+		return -EINVAL;
 	reply = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
 	if (!reply)
 		return -ENOMEM;
@@ -362,9 +359,10 @@ static int red_nl_stabilize_ack(struct sk_buff *skb, struct genl_info *info)
 	int error = 0;
 	int r = 0;
 
-	RED_REQUIRE(info, DM_RED_A_RESOURCE);
-	RED_REQUIRE(info, DM_RED_A_EPOCH);
-	RED_REQUIRE(info, DM_RED_A_REQ_ID);
+	if (GENL_REQ_ATTR_CHECK(info, DM_RED_A_RESOURCE) ||
+	    GENL_REQ_ATTR_CHECK(info, DM_RED_A_EPOCH) ||
+	    GENL_REQ_ATTR_CHECK(info, DM_RED_A_REQ_ID))
+		return -EINVAL;
 	if (info->attrs[DM_RED_A_ERROR])
 		error = nla_get_s32(info->attrs[DM_RED_A_ERROR]);
 
@@ -388,10 +386,11 @@ static int red_nl_preserve(struct sk_buff *skb, struct genl_info *info)
 	struct red_dev *rd;
 	int r = 0;
 
-	RED_REQUIRE(info, DM_RED_A_RESOURCE);
-	RED_REQUIRE(info, DM_RED_A_EPOCH);
-	RED_REQUIRE(info, DM_RED_A_REQ_ID);
-	RED_REQUIRE(info, DM_RED_A_RANGES);
+	if (GENL_REQ_ATTR_CHECK(info, DM_RED_A_RESOURCE) ||
+	    GENL_REQ_ATTR_CHECK(info, DM_RED_A_EPOCH) ||
+	    GENL_REQ_ATTR_CHECK(info, DM_RED_A_REQ_ID) ||
+	    GENL_REQ_ATTR_CHECK(info, DM_RED_A_RANGES))
+		return -EINVAL;
 	ra = info->attrs[DM_RED_A_RANGES];
 	if (nla_len(ra) % sizeof(struct dm_red_range)) {
 		NL_SET_ERR_MSG_ATTR(info->extack, ra,
@@ -425,9 +424,10 @@ static int red_nl_new_epoch(struct sk_buff *skb, struct genl_info *info)
 	struct red_dev *rd;
 	int r = 0;
 
-	RED_REQUIRE(info, DM_RED_A_RESOURCE);
-	RED_REQUIRE(info, DM_RED_A_REQ_ID);
-	RED_REQUIRE(info, DM_RED_A_MEMBERS);
+	if (GENL_REQ_ATTR_CHECK(info, DM_RED_A_RESOURCE) ||
+	    GENL_REQ_ATTR_CHECK(info, DM_RED_A_REQ_ID) ||
+	    GENL_REQ_ATTR_CHECK(info, DM_RED_A_MEMBERS))
+		return -EINVAL;
 
 	mutex_lock(&red_devices_mutex);
 	rd = red_nl_dev(info, DM_RED_ROLE_WRITER, &r);
@@ -446,8 +446,9 @@ static int red_nl_join_ack(struct sk_buff *skb, struct genl_info *info)
 	struct red_dev *rd;
 	int r = 0;
 
-	RED_REQUIRE(info, DM_RED_A_RESOURCE);
-	RED_REQUIRE(info, DM_RED_A_EPOCH);
+	if (GENL_REQ_ATTR_CHECK(info, DM_RED_A_RESOURCE) ||
+	    GENL_REQ_ATTR_CHECK(info, DM_RED_A_EPOCH))
+		return -EINVAL;
 
 	mutex_lock(&red_devices_mutex);
 	rd = red_nl_dev(info, DM_RED_ROLE_COPIER, &r);
@@ -465,8 +466,9 @@ static int red_nl_lease(struct sk_buff *skb, struct genl_info *info)
 	struct red_dev *rd;
 	int r = 0;
 
-	RED_REQUIRE(info, DM_RED_A_RESOURCE);
-	RED_REQUIRE(info, DM_RED_A_LEASE_MS);
+	if (GENL_REQ_ATTR_CHECK(info, DM_RED_A_RESOURCE) ||
+	    GENL_REQ_ATTR_CHECK(info, DM_RED_A_LEASE_MS))
+		return -EINVAL;
 
 	mutex_lock(&red_devices_mutex);
 	rd = red_nl_dev(info, DM_RED_ROLE_WRITER, &r);

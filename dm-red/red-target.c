@@ -197,7 +197,7 @@ static int red_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	int r;
 
 	if (argc < 5) {
-		ti->error = "not enough arguments (<lun> <store|-> <chunk_sectors> <writer|copier> <resource> [features])";
+		ti->error = "not enough arguments";
 		return -EINVAL;
 	}
 

@@ -456,7 +456,7 @@ void red_writer_work(struct work_struct *work)
 	struct bio *bio;
 
 	spin_lock(&w->lock);
-	bio_list_merge_init(&bios, &w->incoming);
+	red_bio_list_take(&bios, &w->incoming);
 	spin_unlock(&w->lock);
 
 	while ((bio = bio_list_pop(&bios)))
@@ -578,7 +578,7 @@ int red_writer_lease(struct red_dev *rd, u32 ms)
 		WRITE_ONCE(w->lease_until, jiffies + msecs_to_jiffies(ms));
 		WRITE_ONCE(w->lease_valid, true);
 		w->lease_reported = false;
-		bio_list_merge_init(&w->incoming, &w->lease_held);
+		red_bio_list_take(&w->incoming, &w->lease_held);
 	} else {
 		WRITE_ONCE(w->lease_valid, false);
 	}
@@ -683,7 +683,7 @@ static void red_writer_epoch_work(struct work_struct *work)
 	spin_lock(&w->lock);
 	w->blocked = false;
 	WRITE_ONCE(rd->state, DM_RED_STATE_ACTIVE);
-	bio_list_merge_init(&w->incoming, &w->drain_held);
+	red_bio_list_take(&w->incoming, &w->drain_held);
 	w->epoch_busy = false;
 	w->epoch_done_unsent = true;
 	spin_unlock(&w->lock);

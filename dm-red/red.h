@@ -21,7 +21,7 @@
 #define DM_MSG_PREFIX "red"
 
 #define RED_HASH_BITS		10
-#define RED_HASH_SIZE		(1U << RED_HASH_BITS)
+#define RED_HASH_SIZE		BIT(RED_HASH_BITS)
 #define RED_MIN_CHUNK_SECTORS	8
 #define RED_MAX_CHUNK_SECTORS	2048
 #define RED_BLOCK_SIZE		4096
@@ -39,8 +39,8 @@ struct red_dev;
 struct red_smap {
 	bool all_stable;		/* epoch with no copiers */
 	unsigned long nr_pages;
-	unsigned long *pages[];		/* installed with cmpxchg, never freed
-					 * while the map is installed */
+	/* installed with cmpxchg, never freed while the map is installed */
+	unsigned long *pages[];
 };
 
 /* Writer: one chunk waiting to become stable. */
@@ -213,8 +213,8 @@ struct red_bio {
 
 #define RED_BIO_COUNTED		BIT(0)	/* writer: holds an inflight ref */
 #define RED_BIO_TRACKED		BIT(1)	/* copier: tnode is hashed */
-#define RED_BIO_FILLS		BIT(2)	/* copier: full-chunk write filling
-					 * the pending exception */
+/* copier: a full-chunk write filling its pending exception */
+#define RED_BIO_FILLS		BIT(2)
 
 static inline u64 red_chunk(struct red_dev *rd, sector_t sector)
 {
@@ -224,6 +224,13 @@ static inline u64 red_chunk(struct red_dev *rd, sector_t sector)
 static inline sector_t red_chunk_sector(struct red_dev *rd, u64 chunk)
 {
 	return (sector_t)chunk << rd->chunk_shift;
+}
+
+/* Move every bio of @from to the end of @to. */
+static inline void red_bio_list_take(struct bio_list *to, struct bio_list *from)
+{
+	bio_list_merge(to, from);
+	bio_list_init(from);
 }
 
 static inline unsigned int red_hash(u64 chunk)

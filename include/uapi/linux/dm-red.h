@@ -116,6 +116,7 @@ enum dm_red_cmd {
 	DM_RED_CMD_EVENT,
 	__DM_RED_CMD_MAX,
 };
+
 #define DM_RED_CMD_MAX (__DM_RED_CMD_MAX - 1)
 
 enum dm_red_attr {
@@ -151,6 +152,7 @@ enum dm_red_attr {
 	DM_RED_A_LEASE_LEFT_MS,		/* u32, 0 = expired */
 	__DM_RED_A_MAX,
 };
+
 #define DM_RED_A_MAX (__DM_RED_A_MAX - 1)
 
 enum dm_red_role {
