@@ -102,10 +102,30 @@ mount -t devtmpfs devtmpfs /host/dev || fail "mount /host/dev"
 mkdir -p /host/dev/pts /host/dev/shm 2>/dev/null
 ln -sfn /proc/self/fd /host/dev/fd; ln -sfn /proc/self/fd/0 /host/dev/stdin; ln -sfn /proc/self/fd/1 /host/dev/stdout; ln -sfn /proc/self/fd/2 /host/dev/stderr
 mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /host/dev/pts || fail "mount devpts"
+cmd= repo=
+for a in $(cat /proc/cmdline); do
+	case $a in
+	red.cmd=*) cmd=${a#red.cmd=} ;;
+	red.repo=*) repo=${a#red.repo=} ;;
+	esac
+done
+# A work tree under /tmp, /var/tmp, /dev/shm or /run (a CI clone, say)
+# would be hidden by the guest's tmpfs mounts: keep it visible.
+case $repo in
+/tmp/*|/var/tmp/*|/dev/shm/*|/run/*)
+	mkdir -p /keep
+	mount -o bind "/host$repo" /keep || fail "bind $repo"
+	;;
+*) repo= ;;
+esac
 for d in /tmp /var/tmp /dev/shm; do
 	mount -t tmpfs -o mode=1777 tmpfs "/host$d" || fail "mount tmpfs $d"
 done
 mount -t tmpfs -o mode=755 tmpfs /host/run || fail "mount tmpfs /run"
+if [ -n "$repo" ]; then
+	mkdir -p "/host$repo"
+	mount -o bind /keep "/host$repo" || fail "bind $repo back"
+fi
 mkdir -p /host/run/lock
 chmod 1777 /host/run/lock
 [ -d /host/sys/kernel/debug ] && mount -t debugfs debugfs /host/sys/kernel/debug 2>/dev/null
@@ -115,12 +135,6 @@ chmod 1777 /host/run/lock
 # The kernel resolves this path in the initramfs root, not in the chroot.
 echo /bin/red-modprobe >/proc/sys/kernel/modprobe
 
-cmd=
-for a in $(cat /proc/cmdline); do
-	case $a in
-	red.cmd=*) cmd=${a#red.cmd=} ;;
-	esac
-done
 [ -n "$cmd" ] || fail "no red.cmd= on the kernel command line"
 [ -f "/host$cmd" ] || fail "command script $cmd not visible in the guest"
 
