@@ -38,6 +38,7 @@ tests:
 	$(MAKE) -C tests
 
 check:
+	tools/install-deps.sh
 	tools/vm/check.sh
 
 demo:

@@ -614,6 +614,8 @@ int red_copier_join_ack(struct red_dev *rd, u64 epoch)
 	struct red_copier *c = &rd->c;
 	unsigned long flags;
 
+	if (!epoch)
+		return -EINVAL;	/* epoch 0 is the writer's "no epoch yet" */
 	spin_lock_irqsave(&c->lock, flags);
 	if (rd->state != DM_RED_STATE_JOINING) {
 		spin_unlock_irqrestore(&c->lock, flags);

@@ -191,7 +191,7 @@ static int red_parse_features(struct dm_arg_set *as, struct red_dev *rd,
 static int red_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 {
 	struct dm_arg_set as = { .argc = argc, .argv = argv };
-	struct red_dev *rd;
+	struct red_dev *rd, *other;
 	unsigned int chunk;
 	bool lease_error;
 	int r;
@@ -332,9 +332,14 @@ static int red_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	}
 
 	mutex_lock(&red_devices_mutex);
-	if (red_find_locked(rd->name)) {
+	other = red_find_locked(rd->name);
+	if (other) {
 		mutex_unlock(&red_devices_mutex);
-		ti->error = "resource name already in use on this node";
+		if (dm_table_get_md(other->ti->table) ==
+		    dm_table_get_md(ti->table))
+			ti->error = "cannot reload a red device (remove and create it again)";
+		else
+			ti->error = "resource name already in use on this node";
 		r = -EEXIST;
 		goto bad_role;
 	}
@@ -439,8 +444,8 @@ static void red_status(struct dm_target *ti, status_type_t type,
 		       atomic64_read(&rd->stat_errors),
 		       rd->role == DM_RED_ROLE_WRITER ?
 				red_writer_lease_left_ms(rd) : 0,
-		       rd->role == DM_RED_ROLE_WRITER && rd->w.lease_error ?
-				"error" : "suspend");
+		       rd->role == DM_RED_ROLE_COPIER ? "-" :
+				rd->w.lease_error ? "error" : "suspend");
 		break;
 	case STATUSTYPE_TABLE:
 		DMEMIT("%s", rd->table);

@@ -569,10 +569,31 @@ out:
 	return r;
 }
 
+/* The lease ran out with no write to notice it: report it all the same. */
+static void red_writer_lease_work(struct work_struct *work)
+{
+	struct red_writer *w = container_of(to_delayed_work(work),
+					    struct red_writer, lease_work);
+	struct red_dev *rd = container_of(w, struct red_dev, w);
+	bool report = false;
+
+	spin_lock(&w->lock);
+	if (!red_lease_ok(w) && !w->lease_reported) {
+		w->lease_reported = true;
+		report = true;
+	}
+	spin_unlock(&w->lock);
+	if (report)
+		red_event(rd, DM_RED_EV_LEASE_EXPIRED);
+}
+
 int red_writer_lease(struct red_dev *rd, u32 ms)
 {
 	struct red_writer *w = &rd->w;
 
+	if (ms)
+		mod_delayed_work(rd->wq, &w->lease_work,
+				 msecs_to_jiffies(ms) + 1);
 	spin_lock(&w->lock);
 	if (ms) {
 		WRITE_ONCE(w->lease_until, jiffies + msecs_to_jiffies(ms));
@@ -714,6 +735,7 @@ int red_writer_init(struct red_dev *rd)
 	atomic64_set(&w->nr_stable, 0);
 	INIT_WORK(&rd->work, red_writer_work);
 	INIT_WORK(&w->epoch_work, red_writer_epoch_work);
+	INIT_DELAYED_WORK(&w->lease_work, red_writer_lease_work);
 
 	/* epoch 0: every chunk unstable until the daemon sets an epoch */
 	sm = red_smap_alloc(rd->nr_chunks, false);
@@ -744,6 +766,7 @@ void red_writer_exit(struct red_dev *rd)
 	unsigned int i;
 
 	cancel_work_sync(&w->epoch_work);
+	cancel_delayed_work_sync(&w->lease_work);
 	cancel_work_sync(&rd->work);
 	percpu_ref_kill(&w->inflight);
 	wait_for_completion(&w->drained);

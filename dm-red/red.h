@@ -104,6 +104,7 @@ struct red_writer {
 
 	atomic64_t nr_stable;		/* bits set in the current smap */
 	struct work_struct epoch_work;
+	struct delayed_work lease_work;	/* raises LEASE_EXPIRED on time */
 };
 
 /* Copier: a complete exception. */

@@ -60,6 +60,16 @@ check_eq "TABLE reproduces the writer line" "$wt" "$(dmsetup table w)"
 check_eq "TABLE reproduces the copier line" "$ct" "$(dmsetup table c)"
 bad_table "duplicate resource name" "resource name already in use" "0 $N red $L - 128 writer r-w"
 
+# a loaded red device keeps its state in its table: reload is refused
+if dmsetup reload w --table "$wt" 2>/dev/null; then
+	diag "FAIL: reload of a red device accepted"
+	red_fails=$((red_fails + 1))
+	dmsetup clear w || true
+else
+	check "reload refused with a clear message" dmesg_has "cannot reload a red device"
+	check "no inactive table left behind" bash -c "! dmsetup info w | grep -q 'Tables present:.*INACTIVE'"
+fi
+
 ws=$(dmsetup status w)
 cs=$(dmsetup status c)
 diag "writer status: $ws"
@@ -73,6 +83,7 @@ check_eq "writer: no chunk stable before an epoch" "0/1024" "$(red_status_field 
 check_eq "writer lease none" 0 "$(red_status_field w 12)"
 check_eq "writer policy" error "$(red_status_field w 13)"
 check_eq "copier starts joining" joining "$(red_state c)"
+check_eq "copier has no lease policy" - "$(red_status_field c 13)"
 check_eq "copier store 0/256 chunks" "0/256" "$(red_status_field c 4)"
 check_eq "copier geometry: 4096-byte logical blocks" 4096 "$(blockdev --getss /dev/mapper/c)"
 check_eq "writer geometry: 4096-byte logical blocks" 4096 "$(blockdev --getss /dev/mapper/w)"

@@ -7,7 +7,7 @@
 #                       the newest installed 6.1.0-*-amd64 and 6.12.*-amd64
 #                       that have both /lib/modules/KVER and /boot/vmlinuz-KVER
 #   RED_BUILD_TIMEOUT   seconds per build step (default 600)
-#   RED_GUEST_TIMEOUT   seconds per guest (default 420)
+#   RED_GUEST_TIMEOUT   seconds per guest (default 900)
 #   RED_GUEST_MEM       guest memory in MiB (default 2048)
 #   RED_GUEST_SMP       guest vCPUs (default 2)
 #   RED_TEST_*          passed through to the guest unchanged
@@ -23,7 +23,7 @@ logs=$repo/build/logs
 mkdir -p "$logs"
 
 build_tmo=${RED_BUILD_TIMEOUT:-600}
-guest_tmo=${RED_GUEST_TIMEOUT:-420}
+guest_tmo=${RED_GUEST_TIMEOUT:-900}
 mem=${RED_GUEST_MEM:-2048}
 smp=${RED_GUEST_SMP:-2}
 
