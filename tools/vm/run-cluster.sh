@@ -1,0 +1,260 @@
+#!/usr/bin/env bash
+# Boot N QEMU/TCG guests at once, sharing one LUN and one isolated network
+# segment, and run the same command on every one of them.
+#
+# Usage:
+#   tools/vm/run-cluster.sh --kver KVER --nodes N --lun FILE [--lun-size MiB]
+#       [--timeout SEC] [--log-dir DIR] [--mem MiB] [--smp N]
+#       [--expect-kill I[,J...]] [--mcast GROUP:PORT] [--env NAME=VALUE]...
+#       -- CMD [ARGS...]
+#
+#   --nodes N        1..4 guests (2..4 for a real cluster)
+#   --lun FILE       raw image attached to every guest (created, sparse, if
+#                    missing; an existing file is used as is)
+#   --lun-size MiB   size of a newly created LUN (default 256)
+#   --timeout SEC    per-guest time-out, boot included (default 600)
+#   --log-dir DIR    default build/logs/cluster-KVER
+#   --mem/--smp      per guest (default 1024 MiB, 2 vCPUs)
+#   --expect-kill L  nodes that may die without finishing (e.g. they power
+#                    themselves off); also read from $RED_EXPECT_KILL
+#   --mcast G:P      multicast group:port of the segment (default
+#                    230.0.0.1:<random free port>)
+#   --env NAME=VALUE passed to every guest (RED_PEER_WAIT=S: how long the
+#                    peer barrier waits; default min(180, timeout/3), 0 = off)
+#
+# Each guest is tools/vm/run-guest.sh (host root on 9p, read-only) plus
+#   -drive file=LUN,format=raw,if=none,id=lun,cache=none,aio=native
+#   -device virtio-blk-pci,drive=lun,share-rw=on,serial=redlun
+#   -netdev socket,id=n0,mcast=G:P,localaddr=127.0.0.1
+#   -device virtio-net-pci,netdev=n0,mac=52:54:00:77:00:0I
+# (no user-mode networking; the segment is carried over host loopback only).
+# The guest runs tools/vm/cluster-node.sh, which loads virtio_net/virtio_blk,
+# configures 192.168.77.(10+I)/24, finds the LUN by serial, writes
+# /tmp/red-node, waits until every peer answers ping, then execs CMD with
+#   RED_NODE=I RED_NODES=N RED_ADDR RED_ADDRS="a1 a2 ..." RED_PEERS
+#   RED_IFACE RED_LUN=/dev/vdX RED_RUN_ID RED_EXPECT_KILL
+# besides run-guest.sh's DM_DISABLE_UDEV=1 RED_GUEST=1 RED_KVER HOME=/tmp.
+#
+# Output: live, each line prefixed "[nI] "; per node in LOGDIR:
+#   node-I.log, node-I.console.log  (run-guest.sh logs, dmesg included)
+#   node-I.pid    QEMU's pid while it runs (kill -KILL it to cut power)
+#   node-I.rc     run-guest.sh's exit status
+#   node-I.ready, node-I.cready  seconds from start to RED-NODE-READY /
+#                 RED-CLUSTER-READY;  summary.txt
+# Killing a node from a test: a guest prints the line "RED-KILL-NODE J" on
+# its stdout and the harness SIGKILLs node J's QEMU (J may be the guest
+# itself: print, then sleep); such a node counts as expected to die.  A guest
+# may also power itself off with `echo o >/proc/sysrq-trigger`; list it in
+# --expect-kill for that to pass.
+#
+# Exit status: 0 if every node's command exited 0 (or an expected-to-die
+# node died cleanly) with no kernel problem report; 1 otherwise; 2 usage.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+repo=$(cd "$here/../.." && pwd -P)
+
+usage() {
+	sed -n '5,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+	echo "Guest environment, logs and killing nodes: see the header of $0." >&2
+	exit 2
+}
+die() { echo "run-cluster: $*" >&2; exit 2; }
+say() { printf '[harness] %s\n' "$*"; }
+
+kver='' nodes='' lun='' lun_size=256 tmo=600 logdir='' mem=1024 smp=2
+expect_kill=${RED_EXPECT_KILL:-} mcast='' envs=()
+while [ $# -gt 0 ]; do
+	case $1 in
+	--kver) kver=${2:?}; shift 2 ;;
+	--nodes) nodes=${2:?}; shift 2 ;;
+	--lun) lun=${2:?}; shift 2 ;;
+	--lun-size) lun_size=${2:?}; shift 2 ;;
+	--timeout) tmo=${2:?}; shift 2 ;;
+	--log-dir) logdir=${2:?}; shift 2 ;;
+	--mem) mem=${2:?}; shift 2 ;;
+	--smp) smp=${2:?}; shift 2 ;;
+	--expect-kill) expect_kill=${2:?}; shift 2 ;;
+	--mcast) mcast=${2:?}; shift 2 ;;
+	--env) envs+=("${2:?}"); shift 2 ;;
+	--) shift; break ;;
+	-h | --help) usage ;;
+	*) echo "run-cluster: unknown argument $1" >&2; usage ;;
+	esac
+done
+[ -n "$kver" ] || die "--kver is required"
+[ -n "$nodes" ] || die "--nodes is required"
+[ -n "$lun" ] || die "--lun is required"
+[ $# -gt 0 ] || die "no command given after --"
+case $nodes$lun_size$tmo$mem$smp in *[!0-9]*) die "--nodes/--lun-size/--timeout/--mem/--smp take integers" ;; esac
+{ [ "$nodes" -ge 1 ] && [ "$nodes" -le 4 ]; } || die "--nodes must be 1..4"
+expect_kill=${expect_kill//,/ }
+for k in $expect_kill; do
+	case $k in *[!0-9]*) die "--expect-kill takes node numbers" ;; esac
+done
+for e in "${envs[@]}"; do
+	[[ $e =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || die "bad --env '$e' (want NAME=VALUE)"
+done
+[ -r "/boot/vmlinuz-$kver" ] || die "/boot/vmlinuz-$kver not found/readable"
+
+# The shared LUN.
+mkdir -p "$(dirname "$lun")"
+lun=$(cd "$(dirname "$lun")" && pwd -P)/$(basename "$lun")
+case $lun in *,* | *[[:space:]]*) die "LUN path $lun contains a comma or space" ;; esac
+if [ ! -e "$lun" ]; then
+	truncate -s "${lun_size}M" "$lun"
+	echo "run-cluster: created LUN $lun (${lun_size} MiB)" >&2
+fi
+{ [ -f "$lun" ] && [ -w "$lun" ]; } || die "LUN $lun is not a writable regular file"
+
+# The segment: one multicast group on host loopback, a free port per run.
+if [ -z "$mcast" ]; then
+	used=$(ss -Hunla 2>/dev/null | awk '{ n = split($4, a, ":"); print a[n] }')
+	for _ in $(seq 1 50); do
+		p=$(shuf -i 20000-59999 -n 1)
+		grep -qx "$p" <<<"$used" || break
+	done
+	mcast=230.0.0.1:$p
+fi
+[[ $mcast =~ ^2(2[4-9]|3[0-9])\.[0-9]+\.[0-9]+\.[0-9]+:[0-9]+$ ]] || die "--mcast wants a multicast GROUP:PORT"
+
+[ -n "$logdir" ] || logdir=$repo/build/logs/cluster-$kver
+mkdir -p "$logdir"
+logdir=$(cd "$logdir" && pwd -P)
+case $logdir in *,*) die "log dir $logdir contains a comma" ;; esac
+rm -f "$logdir"/node-[0-9]*.* "$logdir/summary.txt"
+
+addrs='' macs=''
+for i in $(seq 1 "$nodes"); do
+	addrs+=${addrs:+ }192.168.77.$((10 + i))
+	macs+=${macs:+ }$(printf '52:54:00:77:00:%02x' "$i")
+done
+run_id=$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
+
+# Build the initramfs once, before the guests race to do it.
+timeout 300 "$here/mkinitramfs.sh" "$kver" "$repo/build/initramfs/initramfs-$kver.cpio.gz"
+
+tmp=$(mktemp -d "$repo/build/vm/cluster.XXXXXX")
+start=$EPOCHREALTIME
+elapsed() { awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }
+
+# SIGKILL node $1's QEMU (requested by node $2).
+kill_node() {
+	local j=$1 by=$2 pid
+	case $j in '' | *[!0-9]*) say "n$by: bad RED-KILL-NODE '$j'"; return 0 ;; esac
+	if [ "$j" -lt 1 ] || [ "$j" -gt "$nodes" ]; then
+		say "n$by: RED-KILL-NODE $j: no such node"
+		return 0
+	fi
+	pid=$(cat "$logdir/node-$j.pid" 2>/dev/null || :)
+	if [ -n "$pid" ] && grep -q '^qemu' "/proc/$pid/comm" 2>/dev/null; then
+		touch "$logdir/node-$j.killed"
+		kill -KILL "$pid" 2>/dev/null || :
+		say "node $j (QEMU pid $pid) killed with SIGKILL at $(elapsed)s, requested by node $by"
+	else
+		say "n$by: RED-KILL-NODE $j: node $j is not running"
+	fi
+}
+
+# Prefix node $1's output, note readiness, act on kill requests.
+filter() {
+	local i=$1 line
+	while IFS= read -r line || [ -n "$line" ]; do
+		printf '[n%d] %s\n' "$i" "$line"
+		case $line in
+		"RED-NODE-READY $i") elapsed >"$logdir/node-$i.ready" ;;
+		"RED-CLUSTER-READY $i") elapsed >"$logdir/node-$i.cready" ;;
+		"RED-KILL-NODE "*) kill_node "${line#RED-KILL-NODE }" "$i" ;;
+		esac
+	done
+}
+
+run_node() {
+	local i=$1 mac rc=0
+	shift
+	mac=$(printf '52:54:00:77:00:%02x' "$i")
+	local args=(--kver "$kver" --mem "$mem" --smp "$smp" --timeout "$tmo"
+		--log "$logdir/node-$i.log"
+		--env "RED_NODE=$i" --env "RED_NODES=$nodes" --env "RED_ADDRS=$addrs"
+		--env "RED_MACS=$macs" --env RED_PREFIX=24 --env RED_LUN_SERIAL=redlun
+		--env "RED_RUN_ID=$run_id" --env "RED_EXPECT_KILL=$expect_kill")
+	# The peer barrier gives up well before the guest time-out.
+	args+=(--env "RED_PEER_WAIT=$((tmo / 3 < 180 ? tmo / 3 : 180))")
+	for e in "${envs[@]}"; do args+=(--env "$e"); done
+	args+=(--qemu-arg -drive
+		--qemu-arg "file=$lun,format=raw,if=none,id=lun,cache=none,aio=native"
+		--qemu-arg -device --qemu-arg "virtio-blk-pci,drive=lun,share-rw=on,serial=redlun"
+		--qemu-arg -netdev --qemu-arg "socket,id=n0,mcast=$mcast,localaddr=127.0.0.1"
+		--qemu-arg -device --qemu-arg "virtio-net-pci,netdev=n0,mac=$mac"
+		--qemu-arg -pidfile --qemu-arg "$logdir/node-$i.pid"
+		-- "$here/cluster-node.sh" "$@")
+	mkfifo "$tmp/out-$i"
+	filter "$i" <"$tmp/out-$i" &
+	local fpid=$!
+	# Backstop beyond run-guest.sh's own QEMU time-out.
+	timeout -k 10 $((tmo + 120)) "$here/run-guest.sh" "${args[@]}" \
+		</dev/null >"$tmp/out-$i" 2>&1 &
+	echo $! >"$tmp/rg-$i.pid"
+	wait $! || rc=$?
+	wait "$fpid" || :
+	echo "$rc" >"$logdir/node-$i.rc"
+}
+
+pids=()
+# shellcheck disable=SC2317  # invoked by trap
+cleanup() { rm -rf "$tmp"; }
+# shellcheck disable=SC2317  # invoked by trap
+interrupted() {
+	trap - INT TERM
+	local f
+	for f in "$tmp"/rg-*.pid; do
+		if [ -f "$f" ]; then kill -TERM "$(cat "$f")" 2>/dev/null || :; fi
+	done
+	wait 2>/dev/null || :
+	echo "run-cluster: interrupted" >&2
+	exit 130
+}
+trap cleanup EXIT
+trap interrupted INT TERM
+
+say "$nodes x $kver, ${mem} MiB/${smp} vCPU each, LUN $lun, segment mcast $mcast on 127.0.0.1, time-out ${tmo}s, logs $logdir"
+for i in $(seq 1 "$nodes"); do
+	run_node "$i" "$@" &
+	pids+=($!)
+done
+for p in "${pids[@]}"; do wait "$p" || :; done
+total=$(elapsed)
+
+# Verdicts.
+fail=0
+{
+	echo "run-cluster: $nodes x $kver, run $run_id, total ${total}s"
+	maxr=0 maxc=0
+	for i in $(seq 1 "$nodes"); do
+		rc=$(cat "$logdir/node-$i.rc" 2>/dev/null || echo 125)
+		r=$(cat "$logdir/node-$i.ready" 2>/dev/null || echo -)
+		c=$(cat "$logdir/node-$i.cready" 2>/dev/null || echo -)
+		[ "$r" = - ] || maxr=$(awk -v a="$maxr" -v b="$r" 'BEGIN { print (b > a ? b : a) }')
+		[ "$c" = - ] || maxc=$(awk -v a="$maxc" -v b="$c" 'BEGIN { print (b > a ? b : a) }')
+		expected=0
+		[ -e "$logdir/node-$i.killed" ] && expected=1
+		for k in $expect_kill; do [ "$k" = "$i" ] && expected=1; done
+		verdict=ok
+		if [ "$rc" -ne 0 ]; then
+			verdict="FAIL (exit $rc)"
+			if [ "$expected" = 1 ] && ! grep -aq '^RED-GUEST-EXIT [0-9]*$' "$logdir/node-$i.log"; then
+				# Died before finishing, as announced: only its kernel must be clean.
+				if "$here/check-dmesg.sh" "$logdir/node-$i.console.log" >/dev/null 2>&1; then
+					verdict="ok (killed/powered off as expected)"
+				else
+					verdict="FAIL (kernel problem report before it died)"
+				fi
+			fi
+		fi
+		case $verdict in ok*) ;; *) fail=1 ;; esac
+		echo "  node $i: $verdict; node ready ${r}s, cluster ready ${c}s"
+	done
+	echo "  all nodes ready ${maxr}s, all cluster-ready ${maxc}s, total ${total}s"
+	if [ "$fail" -eq 0 ]; then echo "run-cluster: PASS"; else echo "run-cluster: FAIL"; fi
+} | tee "$logdir/summary.txt" | sed 's/^/[harness] /'
+grep -q '^run-cluster: PASS$' "$logdir/summary.txt"
