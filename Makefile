@@ -4,7 +4,8 @@
 #
 #   make                 build dm-red.ko for the running kernel (or KVER=...)
 #   make all-kernels     build it for every installed kernel with headers
-#   make check           every test, in QEMU guests, on both Debian kernels
+#   make check           every test: redd's unit tests and fuzzers, then the
+#                        kernel suites in QEMU guests on both Debian kernels
 #   make demo            the demonstration
 #   make lint            checkpatch --strict, sparse, W=1, shellcheck
 #
@@ -39,6 +40,7 @@ tests:
 
 check:
 	tools/install-deps.sh
+	redd/check.sh
 	tools/vm/check.sh
 
 demo:

@@ -14,6 +14,9 @@ pkgs=(
 	libnl-3-dev libnl-genl-3-dev libdevmapper-dev dmsetup
 	sparse shellcheck
 	e2fsprogs util-linux procps fio
+	cmake g++ libboost-program-options-dev libssl-dev libsystemd-dev
+	libgtest-dev libgmock-dev
+	clang-14 libclang-rt-14-dev clang-format-14 clang-tidy-14
 )
 
 missing=()
