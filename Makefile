@@ -4,8 +4,9 @@
 #
 #   make                 build dm-red.ko for the running kernel (or KVER=...)
 #   make all-kernels     build it for every installed kernel with headers
-#   make check           every test: redd's unit tests and fuzzers, then the
-#                        kernel suites in QEMU guests on both Debian kernels
+#   make check           every test: redd's unit tests and fuzzers, redd on a
+#                        two-guest cluster, then the kernel suites in QEMU
+#                        guests on both Debian kernels
 #   make demo            the demonstration
 #   make lint            checkpatch --strict, sparse, W=1, shellcheck
 #
@@ -41,6 +42,7 @@ tests:
 check:
 	tools/install-deps.sh
 	redd/check.sh
+	tools/vm/cluster-check.sh
 	tools/vm/check.sh
 
 demo:

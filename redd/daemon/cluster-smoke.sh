@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# End-to-end smoke test of redd on a 2-node QEMU cluster (guest side).
+#
+# Usage (host, repo root; redd built into build/redd (redd/check.sh), module built):
+#   make KVER=6.12.117+deb12-amd64
+#   tools/vm/run-cluster.sh --kver 6.12.117+deb12-amd64 --nodes 2 \
+#       --lun build/vm/redd-lun.img -- redd/daemon/cluster-smoke.sh
+#
+# Node 1 is the writer, node 2 the copier of resource r0 on the shared LUN.
+#  1. node 1 writes OLD at 1 MiB straight to the LUN, creates the writer
+#     device and starts redd (epoch 1, runs alone);
+#  2. node 2 waits until OLD is on the LUN, creates the copier device (zram
+#     store) and starts redd: redd joins it over TCP (JOIN_REQ, NEW_EPOCH on
+#     node 1, JOIN_ACK);
+#  3. node 1 waits for epoch >= 2 (the join), then writes NEW at 1 MiB and a
+#     marker at 2 MiB through the writer device: the write to 1 MiB is held
+#     until the copier preserved the chunk (STABILIZE -> PRESERVE over TCP);
+#  4. node 2 waits for the marker on the LUN, then checks that its device
+#     still reads OLD at 1 MiB while the LUN holds NEW, and that it preserved.
+# Restart (kill -9) of both daemons, rebuilt from the kernel:
+#  5. node 2 kills -9 its redd and starts a new one (it resumes membership
+#     from its active device), then tells node 1 over TCP (port 7777);
+#  6. node 1 kills -9 its redd, starts a new one (it waits lease + margin
+#     for copiers to come back), writes NEW2 at 3 MiB and MARK2 at 4 MiB;
+#  7. node 2 waits for MARK2 and checks it still reads OLD2 at 3 MiB;
+#  8. node 2 drops its store (dmsetup message c 0 gc): redd rejoins it (a new
+#     epoch on node 1) and it reads the current LUN.
+# RED_REDD overrides the redd binary; every wait is bounded (RED_SMOKE_WAIT).
+set -euo pipefail
+
+: "${RED_NODE:?}" "${RED_LUN:?}" "${RED_ADDRS:?}" "${RED_RUN_ID:?}" "${RED_KVER:?}"
+repo=$(pwd -P)
+redd=${RED_REDD:-$repo/build/redd/daemon/redd}
+wait_s=${RED_SMOKE_WAIT:-120}
+t0=$SECONDS
+say() { printf 'redd-smoke[%s] +%ss: %s\n' "$RED_NODE" "$((SECONDS - t0))" "$*"; }
+die() {
+	say "FAIL: $*"
+	[ -f /tmp/redd.log ] && sed 's/^/  redd: /' /tmp/redd.log | tail -60
+	dmsetup status 2>/dev/null | sed 's/^/  status: /'
+	exit 1
+}
+field() { dmsetup status "$1" | awk -v n="$2" '{ print $(3 + n) }'; }
+wait_for() { # DESCRIPTION COMMAND...
+	local what=$1 deadline=$((SECONDS + wait_s))
+	shift
+	until "$@"; do
+		[ "$SECONDS" -lt "$deadline" ] || die "timed out waiting for $what"
+		sleep 0.3
+	done
+}
+
+block() { { yes "$1" || :; } | head -c 4096; }
+block "red-smoke OLD $RED_RUN_ID" >/tmp/old
+block "red-smoke NEW $RED_RUN_ID" >/tmp/new
+block "red-smoke MARK $RED_RUN_ID" >/tmp/mark
+block "red-smoke OLD2 $RED_RUN_ID" >/tmp/old2
+block "red-smoke NEW2 $RED_RUN_ID" >/tmp/new2
+block "red-smoke MARK2 $RED_RUN_ID" >/tmp/mark2
+readblk() { dd if="$1" of="$3" bs=4096 skip="$2" count=1 iflag=direct status=none; }
+writeblk() { dd if="$2" of="$1" bs=4096 seek="$3" count=1 oflag=direct conv=fsync status=none; }
+same() { cmp -s "$1" "$2"; }
+epoch_ge() { [ "$(field "$1" 3)" -ge "$2" ]; }
+state_is() { [ "$(field "$1" 2)" = "$2" ]; }
+lun_has() { readblk "$RED_LUN" "$1" /tmp/probe && same /tmp/probe "$2"; }
+
+modprobe dm-mod
+modprobe zram num_devices=1 || :
+insmod "$repo/build/$RED_KVER/dm-red.ko"
+
+read -r -a addrs <<<"$RED_ADDRS"
+printf 'red-smoke-shared-key-%s-0123456789abcdef' "$RED_RUN_ID" >/tmp/red.key
+chmod 600 /tmp/red.key
+{
+	printf '[global]\nnode_id = %s\nkey_file = /tmp/red.key\n' "$RED_NODE"
+	printf 'listen = 0.0.0.0:7788\nheartbeat_ms = 500\nlease_ms = 15000\nlog_level = debug\n'
+	for i in "${!addrs[@]}"; do
+		printf '[node.%s]\naddress = %s:7788\n' "$((i + 1))" "${addrs[i]}"
+	done
+	printf '[resource.r0]\nlun = %s\nchunk_sectors = 64\nstore_size = 64M\nwriter = 1\n' "$RED_LUN"
+} >/tmp/red.conf
+N=$(blockdev --getsz "$RED_LUN")
+
+start_redd() {
+	"$redd" --config /tmp/red.conf >>/tmp/redd.log 2>&1 &
+	echo $! >/tmp/redd.pid
+}
+restart_redd() {
+	kill -KILL "$(cat /tmp/redd.pid)"
+	wait "$(cat /tmp/redd.pid)" 2>/dev/null || :
+	echo "---- restart after kill -9 ----" >>/tmp/redd.log
+	start_redd
+}
+
+if [ "$RED_NODE" = 1 ]; then
+	writeblk "$RED_LUN" /tmp/old 256
+	writeblk "$RED_LUN" /tmp/old2 768
+	dmsetup create w --table "0 $N red $RED_LUN - 64 writer r0"
+	start_redd
+	wait_for "writer active at epoch 1" epoch_ge w 1
+	say "writer active: $(dmsetup status w)"
+	wait_for "the copier's join (epoch 2)" epoch_ge w 2
+	say "copier joined: $(dmsetup status w)"
+	writeblk /dev/mapper/w /tmp/new 256
+	writeblk /dev/mapper/w /tmp/mark 512
+	say "wrote NEW at 1 MiB and the marker at 2 MiB through the writer"
+	lun_has 256 /tmp/new || die "the LUN does not hold NEW"
+	# 6. the copier restarted its redd; now restart ours and write again
+	timeout "$wait_s" busybox nc -l -p 7777 >/tmp/hello || die "no word from the copier"
+	grep -q "resumed $RED_RUN_ID" /tmp/hello || die "bad word from the copier: $(cat /tmp/hello)"
+	restart_redd
+	say "redd restarted after kill -9"
+	writeblk /dev/mapper/w /tmp/new2 768
+	writeblk /dev/mapper/w /tmp/mark2 1024
+	say "wrote NEW2 at 3 MiB and MARK2 at 4 MiB through the writer"
+	# keep serving until the copier has checked
+	sleep "${RED_SMOKE_LINGER:-20}"
+	say "writer status: $(dmsetup status w)"
+	[ "$(field w 11)" = 0 ] || die "writer errors: $(dmsetup status w)"
+else
+	wait_for "OLD on the LUN" lun_has 256 /tmp/old
+	echo 1 >/sys/block/zram0/reset
+	echo 64M >/sys/block/zram0/disksize
+	dmsetup create c --table "0 $N red $RED_LUN /dev/zram0 64 copier r0"
+	start_redd
+	wait_for "copier active (joined)" state_is c active
+	say "copier joined: $(dmsetup status c)"
+	wait_for "the writer's marker on the LUN" lun_has 512 /tmp/mark
+	lun_has 256 /tmp/new || die "the LUN does not hold NEW at 1 MiB"
+	readblk /dev/mapper/c 256 /tmp/got
+	same /tmp/got /tmp/old || die "the copier reads the writer's NEW data: isolation broken"
+	say "copier still reads OLD at 1 MiB; the LUN holds NEW"
+	[ "$(field c 9)" -gt 0 ] || die "copier preserved no chunk: $(dmsetup status c)"
+	say "copier status: $(dmsetup status c)"
+	# 5. restart our redd, let it resume, tell the writer
+	restart_redd
+	wait_for "the restarted redd to resume" grep -q "membership resumed" /tmp/redd.log
+	deadline=$((SECONDS + wait_s))
+	until (echo "resumed $RED_RUN_ID" >"/dev/tcp/${addrs[0]}/7777") 2>/dev/null; do
+		[ "$SECONDS" -lt "$deadline" ] || die "cannot reach node 1 on port 7777"
+		sleep 0.5
+	done
+	say "redd restarted after kill -9 and resumed; told the writer"
+	# 7. the writer restarted too and wrote again
+	wait_for "MARK2 on the LUN" lun_has 1024 /tmp/mark2
+	lun_has 768 /tmp/new2 || die "the LUN does not hold NEW2 at 3 MiB"
+	readblk /dev/mapper/c 768 /tmp/got2
+	same /tmp/got2 /tmp/old2 || die "after the restarts the copier reads NEW2: isolation broken"
+	say "after both restarts the copier still reads OLD2 at 3 MiB; the LUN holds NEW2"
+	readblk /dev/mapper/c 256 /tmp/got
+	same /tmp/got /tmp/old || die "the copier lost OLD at 1 MiB"
+	# 8. gc: drop the store and rejoin; the device now reads the LUN as of
+	#    its new join point
+	dmsetup message c 0 gc
+	wait_for "the copier's rejoin after gc" state_is c active
+	readblk /dev/mapper/c 256 /tmp/got
+	same /tmp/got /tmp/new || die "after gc the copier does not read NEW at 1 MiB"
+	say "gc: rejoined at epoch $(field c 3) and reads the current LUN"
+fi
+kill "$(cat /tmp/redd.pid)"
+wait "$(cat /tmp/redd.pid)" || :
+grep -E 'error' /tmp/redd.log | sed 's/^/  redd: /' | head -20 || :
+say "PASS"
