@@ -82,6 +82,12 @@ static void red_copier_failed(struct red_dev *rd, bool store_full)
 	red_event(rd, store_full ? DM_RED_EV_STORE_FULL : DM_RED_EV_STATE);
 }
 
+/* Has an armed read lease run out?  Locked. */
+static bool red_copier_lease_over_locked(struct red_copier *c)
+{
+	return c->lease_armed && !time_before(jiffies, c->lease_until);
+}
+
 /*
  * Route a bio.  Returns a DM_MAPIO_* code; with DM_MAPIO_SUBMITTED the bio
  * is held (counted in nr_held) in one of the lists.
@@ -97,6 +103,12 @@ static int red_copier_route(struct red_dev *rd, struct bio *bio)
 
 	pb->chunk = chunk;
 	spin_lock_irqsave(&c->lock, flags);
+	if (unlikely(red_copier_lease_over_locked(c)) &&
+	    rd->state != DM_RED_STATE_FAILED) {
+		/* the expiry work raises the event and logs */
+		red_copier_fail_locked(rd);
+		mod_delayed_work(rd->wq, &c->lease_work, 0);
+	}
 	switch (rd->state) {
 	case DM_RED_STATE_FAILED:
 		spin_unlock_irqrestore(&c->lock, flags);
@@ -631,6 +643,69 @@ int red_copier_join_ack(struct red_dev *rd, u64 epoch)
 	return 0;
 }
 
+/*
+ * The read lease ran out: the writer no longer waits for this copier, so
+ * the LUN may hold data written after its join point.  Fail every bio
+ * from now on (gc makes the device usable again).
+ */
+static void red_copier_lease_work(struct work_struct *work)
+{
+	struct red_copier *c = container_of(to_delayed_work(work),
+					    struct red_copier, lease_work);
+	struct red_dev *rd = container_of(c, struct red_dev, c);
+	struct bio_list bios = BIO_EMPTY_LIST;
+	unsigned long flags;
+	bool report = false;
+	struct bio *bio;
+
+	spin_lock_irqsave(&c->lock, flags);
+	if (red_copier_lease_over_locked(c)) {
+		c->lease_armed = false;
+		report = true;
+		red_copier_fail_locked(rd);
+		c->nr_held -= bio_list_size(&c->joining_held);
+		red_bio_list_take(&bios, &c->joining_held);
+	}
+	spin_unlock_irqrestore(&c->lock, flags);
+	if (!report)
+		return;
+	DMERR("%s: read lease expired; the device fails all I/O until gc",
+	      rd->name);
+	red_event(rd, DM_RED_EV_LEASE_EXPIRED);
+	while ((bio = bio_list_pop(&bios)))
+		bio_io_error(bio);
+}
+
+/* Milliseconds left on an armed read lease (0: none or run out). */
+u32 red_copier_lease_left_ms(struct red_dev *rd)
+{
+	struct red_copier *c = &rd->c;
+	unsigned long flags, until;
+	bool armed;
+
+	spin_lock_irqsave(&c->lock, flags);
+	armed = c->lease_armed;
+	until = c->lease_until;
+	spin_unlock_irqrestore(&c->lock, flags);
+	if (!armed || !time_before(jiffies, until))
+		return 0;
+	return jiffies_to_msecs(until - jiffies);
+}
+
+/* LEASE on a copier: arm or renew the read lease; 0 ends it now. */
+int red_copier_lease(struct red_dev *rd, u32 ms)
+{
+	struct red_copier *c = &rd->c;
+	unsigned long flags;
+
+	spin_lock_irqsave(&c->lock, flags);
+	c->lease_armed = true;
+	c->lease_until = jiffies + msecs_to_jiffies(ms);
+	spin_unlock_irqrestore(&c->lock, flags);
+	mod_delayed_work(rd->wq, &c->lease_work, msecs_to_jiffies(ms));
+	return 0;
+}
+
 static bool red_copier_idle(struct red_copier *c)
 {
 	unsigned long flags;
@@ -686,8 +761,10 @@ int red_copier_gc(struct red_dev *rd)
 		}
 	}
 	c->store_next = 0;
+	c->lease_armed = false;
 	WRITE_ONCE(rd->epoch, 0);
 	spin_unlock_irqrestore(&c->lock, flags);
+	cancel_delayed_work_sync(&c->lease_work);
 
 	r = blkdev_issue_discard(rd->store->bdev, 0,
 				 bdev_nr_sectors(rd->store->bdev), GFP_KERNEL);
@@ -727,6 +804,7 @@ int red_copier_init(struct red_dev *rd)
 	INIT_LIST_HEAD(&c->outbox);
 	init_waitqueue_head(&c->idle_wait);
 	INIT_WORK(&rd->work, red_copier_work);
+	INIT_DELAYED_WORK(&c->lease_work, red_copier_lease_work);
 
 	c->kc = dm_kcopyd_client_create(NULL);
 	if (IS_ERR(c->kc)) {
@@ -748,6 +826,7 @@ void red_copier_exit(struct red_dev *rd)
 	unsigned long i;
 
 	dm_kcopyd_client_destroy(c->kc);
+	cancel_delayed_work_sync(&c->lease_work);
 	cancel_work_sync(&rd->work);
 	for (i = 0; i < (1UL << c->ex_bits); i++) {
 		hlist_for_each_entry_safe(e, tmp, &c->ex_hash[i], hnode) {

@@ -155,6 +155,7 @@ static int red_nl_fill_state(struct sk_buff *skb, struct red_dev *rd)
 	} else {
 		red_copier_stats(rd, &used, &held, &outstanding, &oldest_ms);
 		total = rd->c.store_total;
+		lease = red_copier_lease_left_ms(rd);
 	}
 	if (nla_put_string(skb, DM_RED_A_RESOURCE, rd->name) ||
 	    nla_put_string(skb, DM_RED_A_DM_NAME, dm_device_name(md)) ||
@@ -471,9 +472,12 @@ static int red_nl_lease(struct sk_buff *skb, struct genl_info *info)
 		return -EINVAL;
 
 	mutex_lock(&red_devices_mutex);
-	rd = red_nl_dev(info, DM_RED_ROLE_WRITER, &r);
-	if (rd)
+	rd = red_nl_dev(info, 0, &r);
+	if (rd && rd->role == DM_RED_ROLE_WRITER)
 		r = red_writer_lease(rd,
+				     nla_get_u32(info->attrs[DM_RED_A_LEASE_MS]));
+	else if (rd)
+		r = red_copier_lease(rd,
 				     nla_get_u32(info->attrs[DM_RED_A_LEASE_MS]));
 	mutex_unlock(&red_devices_mutex);
 	return r;

@@ -443,7 +443,8 @@ static void red_status(struct dm_target *ti, status_type_t type,
 		       atomic64_read(&rd->stat_cow),
 		       atomic64_read(&rd->stat_errors),
 		       rd->role == DM_RED_ROLE_WRITER ?
-				red_writer_lease_left_ms(rd) : 0,
+				red_writer_lease_left_ms(rd) :
+				red_copier_lease_left_ms(rd),
 		       rd->role == DM_RED_ROLE_COPIER ? "-" :
 				rd->w.lease_error ? "error" : "suspend");
 		break;

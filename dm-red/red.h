@@ -167,6 +167,15 @@ struct red_copier {
 	struct list_head outbox;	/* finished, PRESERVE_DONE unsent */
 	wait_queue_head_t idle_wait;	/* nr_pending and nr_preqs reach 0 */
 
+	/*
+	 * Read lease: armed by the first LEASE, then renewed by the daemon.
+	 * Once it has run out the copier may no longer trust the LUN (the
+	 * writer stops waiting for it), so it fails: lock.
+	 */
+	bool lease_armed;
+	unsigned long lease_until;	/* jiffies */
+	struct delayed_work lease_work;	/* fails the copier at expiry */
+
 	struct dm_kcopyd_client *kc;	/* set up once, no lock */
 };
 
@@ -275,6 +284,8 @@ int red_copier_preserve(struct red_dev *rd, u64 epoch, u64 req_id,
 			const struct dm_red_range *ranges, unsigned int nr);
 int red_copier_join_ack(struct red_dev *rd, u64 epoch);
 int red_copier_gc(struct red_dev *rd);
+int red_copier_lease(struct red_dev *rd, u32 ms);
+u32 red_copier_lease_left_ms(struct red_dev *rd);
 void red_copier_stats(struct red_dev *rd, u64 *used, unsigned long *held,
 		      unsigned long *outstanding, unsigned int *oldest_ms);
 

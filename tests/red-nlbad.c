@@ -426,8 +426,8 @@ static void run_bad(void)
 	check("NEW_EPOCH to a copier", m, EXPECT(EINVAL));
 	m = M(DM_RED_CMD_LEASE);
 	put_res(m, copier);
-	P(nla_put_u32(m, DM_RED_A_LEASE_MS, 1000));
-	check("LEASE to a copier", m, EXPECT(EINVAL));
+	P(nla_put_u32(m, DM_RED_A_LEASE_MS, 3600001));
+	check("LEASE with LEASE_MS above one hour", m, EXPECT(ERANGE, EINVAL));
 	if (c0.state == DM_RED_STATE_ACTIVE) {
 		m = M(DM_RED_CMD_JOIN_ACK);
 		put_res(m, copier);

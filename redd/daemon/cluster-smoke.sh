@@ -62,6 +62,7 @@ writeblk() { dd if="$2" of="$1" bs=4096 seek="$3" count=1 oflag=direct conv=fsyn
 same() { cmp -s "$1" "$2"; }
 epoch_ge() { [ "$(field "$1" 3)" -ge "$2" ]; }
 state_is() { [ "$(field "$1" 2)" = "$2" ]; }
+lease_armed() { [ "$(field c 12)" -gt 0 ]; }
 lun_has() { readblk "$RED_LUN" "$1" /tmp/probe && same /tmp/probe "$2"; }
 
 modprobe dm-mod
@@ -132,6 +133,10 @@ else
 	say "copier still reads OLD at 1 MiB; the LUN holds NEW"
 	[ "$(field c 9)" -gt 0 ] || die "copier preserved no chunk: $(dmsetup status c)"
 	say "copier status: $(dmsetup status c)"
+	# the read lease from the writer is handed to the kernel, which fails
+	# the device by itself if it runs out
+	wait_for "the read lease in the copier's kernel" lease_armed
+	say "the kernel holds the read lease: $(field c 12) ms left"
 	# 5. restart our redd, let it resume, tell the writer
 	restart_redd
 	wait_for "the restarted redd to resume" grep -q "membership resumed" /tmp/redd.log

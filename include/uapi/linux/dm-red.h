@@ -108,8 +108,11 @@ enum dm_red_cmd {
 	 */
 	DM_RED_CMD_JOIN_ACK,
 	/*
-	 * daemon -> kernel.  RESOURCE, LEASE_MS: the write lease (writer) is
-	 * valid for LEASE_MS from now.  0 revokes it.
+	 * daemon -> kernel.  RESOURCE, LEASE_MS.  Writer: the write lease is
+	 * valid for LEASE_MS from now; 0 revokes it (writes are held or
+	 * failed, as the table says).  Copier: the read lease is valid for
+	 * LEASE_MS from now; once armed, its expiry fails the copier (every
+	 * bio gets EIO until gc), because the writer no longer waits for it.
 	 */
 	DM_RED_CMD_LEASE,
 	/* kernel -> multicast "events": SEQ, EVENT, RESOURCE + state attrs. */

@@ -718,14 +718,29 @@ void Daemon::copier_tick(Resource &r, TimePoint now) {
         r.resuming = false;
     }
     if (!r.resuming && m.tick(now)) {
-        log_.error(r.config->name, ": read lease expired: the copier must stop reading the LUN; "
-                                   "the kernel cannot be told yet, stop the DBMS and gc/restart "
-                                   "the device");
+        log_.error(r.config->name, ": read lease expired: the kernel fails the copier device; "
+                                   "stop the DBMS, then gc the device to rejoin");
     }
     for (const auto &e : m.take_events()) {
         log_.info(r.config->name, ": ", to_string(e.kind), " at epoch ", e.epoch,
                   e.detail.empty() ? "" : ": ", e.detail);
     }
+}
+
+void Daemon::push_read_lease(Resource &r, TimePoint now) {
+    const auto expiry = r.local->lease().expiry();
+    if (!expiry || *expiry <= now) {
+        return;
+    }
+    const auto left = std::chrono::duration_cast<Millis>(*expiry - now);
+    const std::string name = r.config->name;
+    kernel_->lease(name, static_cast<std::uint32_t>(left.count()),
+                   [this, name](int err, const std::string &extack) {
+                       if (err != 0) {
+                           log_.error(name, ": kernel refused the read LEASE: ", errno_name(err),
+                                      " ", extack);
+                       }
+                   });
 }
 
 void Daemon::copier_frame(Resource &r, std::uint32_t node, const Frame &frame) {
@@ -744,6 +759,7 @@ void Daemon::copier_frame(Resource &r, std::uint32_t node, const Frame &frame) {
             log_.debug(r.config->name, ": stale JOIN_ACK ignored");
             return;
         }
+        push_read_lease(r, now);
         const std::string name = r.config->name;
         const std::uint64_t epoch = frame.epoch;
         kernel_->join_ack(name, epoch, [this, name, epoch](int err, const std::string &extack) {
@@ -777,6 +793,7 @@ void Daemon::copier_frame(Resource &r, std::uint32_t node, const Frame &frame) {
                           });
     } else if (const auto *hb = std::get_if<Heartbeat>(&frame.payload)) {
         if (r.local->on_grant(frame.request_id, frame.epoch, Millis{hb->lease_ms}, now)) {
+            push_read_lease(r, now);
             if (r.resuming) {
                 log_.info(r.config->name, ": membership resumed at epoch ", frame.epoch);
             }

@@ -141,6 +141,9 @@ private:
     // Copier.
     void copier_tick(Resource &r, TimePoint now);
     void copier_frame(Resource &r, std::uint32_t node, const Frame &frame);
+    // Hands the read lease we hold from the writer to the kernel, which
+    // fails the copier device by itself if it runs out.
+    void push_read_lease(Resource &r, TimePoint now);
     void copier_preserve_done(Resource &r, const KPreserveDone &done);
 
     const Config &config_;
