@@ -79,7 +79,7 @@ static void red_copier_failed(struct red_dev *rd, bool store_full)
 {
 	DMERR("%s: %s; the device fails all I/O until gc", rd->name,
 	      store_full ? "exception store full" : "store I/O error");
-	red_event(rd, store_full ? DM_RED_EV_STORE_FULL : DM_RED_EV_STATE);
+	red_nl_event(rd, store_full ? DM_RED_EV_STORE_FULL : DM_RED_EV_STATE);
 }
 
 /* Has an armed read lease run out?  Locked. */
@@ -250,6 +250,7 @@ static struct red_pending *red_pending_start_locked(struct red_dev *rd,
 	if (c->store_next >= c->store_total)
 		return NULL;
 	*spare = NULL;
+	pe->rd = rd;
 	pe->chunk = chunk;
 	pe->exc->chunk = chunk;
 	pe->exc->store_chunk = c->store_next++;
@@ -262,13 +263,6 @@ static struct red_pending *red_pending_start_locked(struct red_dev *rd,
 	c->nr_pending++;
 	return pe;
 }
-
-struct red_copy_ctx {
-	struct red_dev *rd;
-	struct red_pending *pe;
-};
-
-static void red_copy_start(struct red_dev *rd, struct red_pending *pe);
 
 static void red_preq_put(struct red_dev *rd, struct red_preq *p, int error)
 {
@@ -349,13 +343,11 @@ static void red_pending_complete(struct red_dev *rd, struct red_pending *pe)
 static void red_kcopyd_done(int read_err, unsigned long write_err,
 			    void *context)
 {
-	struct red_copy_ctx *ctx = context;
-	struct red_dev *rd = ctx->rd;
-	struct red_pending *pe = ctx->pe;
+	struct red_pending *pe = context;
+	struct red_dev *rd = pe->rd;
 	struct red_copier *c = &rd->c;
 	unsigned long flags;
 
-	kfree(ctx);
 	spin_lock_irqsave(&c->lock, flags);
 	if (read_err || write_err)
 		pe->error = -EIO;
@@ -367,19 +359,15 @@ static void red_kcopyd_done(int read_err, unsigned long write_err,
 /* Copy the chunk from the LUN into its place in the store. */
 static void red_copy_start(struct red_dev *rd, struct red_pending *pe)
 {
-	struct red_copy_ctx *ctx;
 	struct dm_io_region from, to;
 
-	ctx = kmalloc(sizeof(*ctx), GFP_NOIO | __GFP_NOFAIL);
-	ctx->rd = rd;
-	ctx->pe = pe;
 	from.bdev = rd->lun->bdev;
 	from.sector = red_chunk_sector(rd, pe->chunk);
 	from.count = rd->chunk_sectors;
 	to.bdev = rd->store->bdev;
 	to.sector = red_chunk_sector(rd, pe->exc->store_chunk);
 	to.count = rd->chunk_sectors;
-	dm_kcopyd_copy(rd->c.kc, &from, 1, &to, 0, red_kcopyd_done, ctx);
+	dm_kcopyd_copy(rd->c.kc, &from, 1, &to, 0, red_kcopyd_done, pe);
 }
 
 /*
@@ -638,7 +626,7 @@ int red_copier_join_ack(struct red_dev *rd, u64 epoch)
 	red_bio_list_take(&c->redo, &c->joining_held);
 	spin_unlock_irqrestore(&c->lock, flags);
 	DMINFO("%s: joined at epoch %llu", rd->name, epoch);
-	red_event(rd, DM_RED_EV_STATE);
+	red_nl_event(rd, DM_RED_EV_STATE);
 	red_copier_kick(rd);
 	return 0;
 }
@@ -671,7 +659,7 @@ static void red_copier_lease_work(struct work_struct *work)
 		return;
 	DMERR("%s: read lease expired; the device fails all I/O until gc",
 	      rd->name);
-	red_event(rd, DM_RED_EV_LEASE_EXPIRED);
+	red_nl_event(rd, DM_RED_EV_LEASE_EXPIRED);
 	while ((bio = bio_list_pop(&bios)))
 		bio_io_error(bio);
 }
@@ -771,7 +759,7 @@ int red_copier_gc(struct red_dev *rd)
 	if (r && r != -EOPNOTSUPP)
 		DMWARN("%s: discarding the store failed: %d", rd->name, r);
 	DMINFO("%s: gc dropped %llu exceptions; rejoining", rd->name, dropped);
-	red_event(rd, DM_RED_EV_GC);
+	red_nl_event(rd, DM_RED_EV_GC);
 	return 0;
 }
 

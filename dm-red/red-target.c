@@ -82,11 +82,6 @@ bool red_dev_is_open(struct red_dev *rd)
 	return atomic_read(&dm_disk(md)->part0->bd_openers) > 0;
 }
 
-void red_event(struct red_dev *rd, enum dm_red_event ev)
-{
-	red_nl_event(rd, ev);
-}
-
 static void red_resend_work(struct work_struct *work)
 {
 	struct red_dev *rd = container_of(to_delayed_work(work), struct red_dev,
@@ -346,7 +341,7 @@ static int red_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	list_add_tail(&rd->list, &red_devices);
 	mutex_unlock(&red_devices_mutex);
 
-	red_event(rd, DM_RED_EV_CREATED);
+	red_nl_event(rd, DM_RED_EV_CREATED);
 	return 0;
 
 bad_role:
@@ -385,7 +380,7 @@ static void red_dtr(struct dm_target *ti)
 		red_copier_exit(rd);
 	destroy_workqueue(rd->wq);
 
-	red_event(rd, DM_RED_EV_DESTROYED);
+	red_nl_event(rd, DM_RED_EV_DESTROYED);
 
 	if (rd->store)
 		dm_put_device(ti, rd->store);

@@ -310,7 +310,7 @@ out_unlock:
 out:
 	red_free_stabs(&spare);
 	if (report)
-		red_event(rd, DM_RED_EV_LEASE_EXPIRED);
+		red_nl_event(rd, DM_RED_EV_LEASE_EXPIRED);
 }
 
 static int red_stab_cmp(void *priv, const struct list_head *a,
@@ -584,7 +584,7 @@ static void red_writer_lease_work(struct work_struct *work)
 	}
 	spin_unlock(&w->lock);
 	if (report)
-		red_event(rd, DM_RED_EV_LEASE_EXPIRED);
+		red_nl_event(rd, DM_RED_EV_LEASE_EXPIRED);
 }
 
 int red_writer_lease(struct red_dev *rd, u32 ms)
@@ -665,7 +665,7 @@ static void red_writer_epoch_work(struct work_struct *work)
 	w->blocked = true;
 	WRITE_ONCE(rd->state, DM_RED_STATE_DRAINING);
 	spin_unlock(&w->lock);
-	red_event(rd, DM_RED_EV_STATE);
+	red_nl_event(rd, DM_RED_EV_STATE);
 	percpu_ref_kill(&w->inflight);
 
 	/* 2 */
@@ -709,7 +709,7 @@ static void red_writer_epoch_work(struct work_struct *work)
 	w->epoch_done_unsent = true;
 	spin_unlock(&w->lock);
 
-	red_event(rd, DM_RED_EV_EPOCH);
+	red_nl_event(rd, DM_RED_EV_EPOCH);
 	red_writer_kick(rd);
 }
 

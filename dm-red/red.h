@@ -119,6 +119,7 @@ struct red_pending {
 	struct hlist_node hnode;	/* in red_copier.pe_hash */
 	struct list_head list;		/* in red_copier.completing */
 	struct red_exc *exc;		/* becomes the complete exception */
+	struct red_dev *rd;		/* for the kcopyd callback */
 	u64 chunk;
 	struct bio_list waiting;	/* bios that arrived meanwhile */
 	struct list_head waiters;	/* struct red_waiter (preserve requests) */
@@ -253,7 +254,6 @@ extern bool red_test_skip_drain;
 /* red-target.c */
 const char *red_state_name(enum dm_red_state state);
 bool red_dev_is_open(struct red_dev *rd);
-void red_event(struct red_dev *rd, enum dm_red_event ev);
 struct red_dev *red_find_locked(const char *name);
 void red_kick_all_resend(void);
 extern struct mutex red_devices_mutex;
