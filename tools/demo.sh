@@ -82,8 +82,9 @@ tg=$(date +%s%N)
 dmsetup message c1 0 gc
 red_wait_state c1 active
 tg=$((($(date +%s%N) - tg) / 1000000))
+echo "   zram memory of c1: $before -> $(zmem 1) after gc; gc + rejoin took $tg ms"
 mount /dev/mapper/c1 "$RED_TMP/c1"
-echo "   zram memory of c1: $before -> $(zmem 1); gc + rejoin took $tg ms"
+echo "   after remounting (journal recovery writes into the new store): $(zmem 1)"
 echo "   c1 now sees: $(files "$RED_TMP/c1")"
 st c1
 
