@@ -35,7 +35,7 @@ step() {
 }
 
 sources() {
-    find "$here/src" "$here/tests" "$here/fuzz" "$here/daemon/src" -name '*.cpp' -o -name '*.hpp' | sort
+    find "$here/src" "$here/tests" "$here/fuzz" "$here/daemon/src" "$here/probe" "$here/../tools/redctl" -name '*.cpp' -o -name '*.hpp' | sort
 }
 
 unit_build() {
@@ -54,10 +54,10 @@ format_check() {
 
 tidy_check() {
     if command -v "run-$clang_tidy" >/dev/null; then
-        "run-$clang_tidy" -p "$build" -quiet "$here/(src|tests|daemon/src)/"
+        "run-$clang_tidy" -p "$build" -quiet "$here/(src|tests|daemon/src|probe)/" "$(cd "$here/.." && pwd -P)/tools/redctl/"
     else
         # shellcheck disable=SC2046
-        "$clang_tidy" -p "$build" --quiet $(find "$here/src" "$here/tests" "$here/daemon/src" -name '*.cpp' | sort)
+        "$clang_tidy" -p "$build" --quiet $(find "$here/src" "$here/tests" "$here/daemon/src" "$here/probe" "$here/../tools/redctl" -name '*.cpp' | sort)
     fi
 }
 
