@@ -30,6 +30,8 @@ constexpr std::uint64_t kSectorSize = 512;
 constexpr std::uint64_t kMinHeartbeatMs = 10;
 constexpr std::uint64_t kMaxLeaseMs = 600000;
 constexpr std::uint64_t kMinLeaseMarginMs = 100;
+// sizeof(sockaddr_un::sun_path) is 108 on Linux, with a terminating NUL.
+constexpr std::size_t kMaxSocketPath = 107;
 
 enum class SectionKind { Global, Node, Resource };
 
@@ -49,6 +51,8 @@ constexpr std::array kGlobalKeys = {
     KeySpec{"lease_margin_ms", "lease-margin-ms", false,
             "writer-side lease safety margin in ms (default max(lease_ms/10, 100))"},
     KeySpec{"log_level", "log-level", false, "error, warn, info or debug (default info)"},
+    KeySpec{"control_socket", "control-socket", false,
+            "root-only control socket for redctl (default /run/red/redd.sock)"},
 };
 
 constexpr std::array kNodeKeys = {
@@ -488,6 +492,26 @@ void ConfigBuilder::build_global(Config &config) {
                     "expected error, warn, info or debug, got " + quote(level->first));
         }
         config.log_level_ = *it;
+    }
+
+    if (auto socket = value(g, "control_socket")) {
+        const std::string &path = socket->first;
+        if (path.front() != '/') {
+            fail_at(socket->second, "expected an absolute path, got " + quote(path));
+        }
+        if (path.back() == '/') {
+            fail_at(socket->second,
+                    "expected the path of a socket, not of a directory, got " + quote(path));
+        }
+        if (std::any_of(path.begin(), path.end(),
+                        [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
+            fail_at(socket->second, "control character in the path");
+        }
+        if (path.size() > kMaxSocketPath) {
+            fail_at(socket->second, "longer than " + std::to_string(kMaxSocketPath) +
+                                        " bytes (a Unix socket path must fit sun_path)");
+        }
+        config.control_socket_ = path;
     }
 
     auto key_file = value(g, "key_file");

@@ -35,6 +35,7 @@ private:
 
 inline constexpr std::string_view kDefaultConfigPath = "/etc/red/red.conf";
 inline constexpr std::string_view kCommandLine = "<command line>";
+inline constexpr std::string_view kDefaultControlSocket = "/run/red/redd.sock";
 
 enum class LogLevel { Error, Warn, Info, Debug };
 enum class LeasePolicy { Suspend, Error };
@@ -104,6 +105,8 @@ public:
     [[nodiscard]] Millis lease() const { return lease_; }
     [[nodiscard]] Millis lease_margin() const { return lease_margin_; }
     [[nodiscard]] LogLevel log_level() const { return log_level_; }
+    // The root-only control socket (Documentation/control-socket.rst).
+    [[nodiscard]] const std::string &control_socket() const { return control_socket_; }
     [[nodiscard]] const std::vector<NodeConfig> &nodes() const { return nodes_; }
     [[nodiscard]] const std::vector<ResourceConfig> &resources() const { return resources_; }
     [[nodiscard]] const NodeConfig *node(std::uint32_t id) const;
@@ -121,6 +124,7 @@ private:
     Millis lease_{0};
     Millis lease_margin_{0};
     LogLevel log_level_ = LogLevel::Info;
+    std::string control_socket_{kDefaultControlSocket};
     std::vector<NodeConfig> nodes_;
     std::vector<ResourceConfig> resources_;
 };

@@ -200,6 +200,47 @@ TEST(Config, CommandLineOverrides) {
     EXPECT_EQ(k.key_file(), "/k");
 }
 
+TEST(Config, ControlSocket) {
+    EXPECT_EQ(parse(kGood).control_socket(), "/run/red/redd.sock");
+    EXPECT_EQ(kDefaultControlSocket, "/run/red/redd.sock");
+    const Config f = parse(edit("log_level = debug", "control_socket = /run/red2/ctl.sock"));
+    EXPECT_EQ(f.control_socket(), "/run/red2/ctl.sock");
+    const std::array<const char *, 3> argv = {"redd", "--control-socket", "/tmp/r/s"};
+    const CommandLine cl = parse_command_line(argv);
+    EXPECT_EQ(cl.overrides.at("control_socket"), "/tmp/r/s");
+    // The override wins over the file.
+    const Config o =
+        parse(edit("log_level = debug", "control_socket = /run/red2/ctl.sock"), cl.overrides);
+    EXPECT_EQ(o.control_socket(), "/tmp/r/s");
+    // The longest path that fits sun_path (107 bytes and a NUL).
+    const std::string longest = "/" + std::string(106, 's');
+    EXPECT_EQ(parse(kGood, {{"control_socket", longest}}).control_socket(), longest);
+    EXPECT_NE(command_line_help().find("--control-socket"), std::string::npos);
+}
+
+TEST(ConfigErrors, ControlSocket) {
+    expect_error(edit("log_level = debug", "control_socket = run/redd.sock"), 7,
+                 "control_socket: expected an absolute path, got 'run/redd.sock'");
+    expect_error(edit("log_level = debug", "control_socket = /run/red/"), 7, "not of a directory");
+    expect_error(edit("log_level = debug", "control_socket = /" + std::string(107, 's')), 7,
+                 "longer than 107 bytes");
+    try {
+        parse(kGood, {{"control_socket", "/run/red\n/x"}});
+        FAIL() << "no error";
+    } catch (const ConfigError &e) {
+        EXPECT_EQ(std::string(e.what()),
+                  "<command line>: --control-socket: control character in the path");
+    }
+    try {
+        parse(kGood, {{"control_socket", "relative.sock"}});
+        FAIL() << "no error";
+    } catch (const ConfigError &e) {
+        EXPECT_EQ(e.file(), "<command line>");
+        EXPECT_NE(e.message().find("--control-socket: expected an absolute path"),
+                  std::string::npos);
+    }
+}
+
 TEST(ConfigErrors, CommandLine) {
     try {
         parse(kGood, {{"node_id", "9"}});
