@@ -16,6 +16,7 @@ pkgs=(
 	e2fsprogs util-linux procps fio
 	cmake g++ libboost-program-options-dev libssl-dev libsystemd-dev
 	libgtest-dev libgmock-dev
+	nlohmann-json3-dev python3
 	clang-14 libclang-rt-14-dev clang-format-14 clang-tidy-14
 )
 

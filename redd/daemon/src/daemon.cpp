@@ -25,9 +25,16 @@ constexpr std::uint64_t kTokNetlink = 1;
 constexpr std::uint64_t kTokListen = 2;
 constexpr std::uint64_t kTokTimer = 3;
 constexpr std::uint64_t kTokSignal = 4;
+constexpr std::uint64_t kTokControl = 5;
 constexpr Millis kJoinTimeout{30000};
 constexpr Millis kMaxBackoff{2000};
 constexpr std::uint32_t kErrNotMember = 1;
+constexpr std::uint32_t kErrDown = 2;
+
+std::uint64_t micros(TimePoint from, TimePoint to) {
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(to - from).count();
+    return us < 0 ? 0 : static_cast<std::uint64_t>(us);
+}
 
 std::string ranges_text(const std::vector<ChunkRange> &ranges) {
     std::string out;
@@ -87,6 +94,11 @@ Daemon::Daemon(const Config &config, Logger &log)
     }
     setup_signals();
     setup_timer();
+    // First the control socket: it refuses to start if another redd runs.
+    control_ = std::make_unique<ControlServer>(
+        config_.control_socket(), log_,
+        [this](std::uint64_t client, const Json &request) { on_control(client, request); });
+    add_fd(control_->fd(), kTokControl, EPOLLIN);
     listen_fd_ = listen_on(config_.listen());
     add_fd(listen_fd_.get(), kTokListen, EPOLLIN);
     kernel_ =
@@ -115,6 +127,7 @@ void Daemon::setup_signals() {
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGINT);
     sigaddset(&mask, SIGHUP);
+    sigaddset(&mask, SIGUSR1);
     if (sigprocmask(SIG_BLOCK, &mask, nullptr) < 0) {
         throw std::runtime_error(std::string("sigprocmask: ") + std::strerror(errno));
     }
@@ -174,6 +187,9 @@ int Daemon::run() {
             case kTokSignal:
                 on_signal();
                 break;
+            case kTokControl:
+                control_->on_ready();
+                break;
             default:
                 on_link_event(ev.data.u64, ev.events);
                 break;
@@ -188,6 +204,7 @@ int Daemon::run() {
                       " stabilization(s) outstanding; the kernel re-sends them to the next redd");
         }
     }
+    log_stats("exit");
     log_.info("exiting");
     return exit_code_;
 }
@@ -204,6 +221,9 @@ void Daemon::on_signal() {
         case SIGHUP:
             log_.info("SIGHUP: configuration reload is not supported; restart redd to apply "
                       "changes");
+            break;
+        case SIGUSR1:
+            log_stats("SIGUSR1");
             break;
         default:
             break;
@@ -279,7 +299,12 @@ void Daemon::on_kernel(KernelMessage msg) {
         if (e->event == DM_RED_EV_DAEMON_GONE) {
             return;
         }
+        const Resource *r = resource(e->state.resource);
+        const std::uint64_t known = r != nullptr ? r->seq : 0;
         update_device(e->state, true, e->event);
+        if (r != nullptr && (e->state.seq == 0 || e->state.seq > known)) {
+            emit_kernel_event(*r, e->event);
+        }
     } else if (auto *s = std::get_if<KStabilize>(&msg)) {
         Resource *r = resource(s->resource);
         if (r == nullptr || !r->writer || !r->usable) {
@@ -287,7 +312,7 @@ void Daemon::on_kernel(KernelMessage msg) {
                       "' that this node does not write: ignored");
             return;
         }
-        writer_stabilize(*r, std::move(*s));
+        writer_stabilize(*r, std::move(*s), Clock::now(), true);
     } else if (auto *p = std::get_if<KPreserveDone>(&msg)) {
         Resource *r = resource(p->resource);
         if (r == nullptr || r->writer) {
@@ -339,6 +364,8 @@ void Daemon::update_device(const KState &st, bool from_event, std::uint32_t even
         r.stabs.clear();
         r.preserves.clear();
         r.deferred.clear();
+        r.granted.clear();
+        r.preserve_started.clear();
         r.local.reset();
         return;
     }
@@ -359,6 +386,15 @@ void Daemon::update_device(const KState &st, bool from_event, std::uint32_t even
     }
     if (st.store_total != 0) {
         r.store_total = st.store_total;
+    }
+    if (!st.dm_name.empty()) {
+        r.dm_name = st.dm_name;
+    }
+    if (st.chunk_sectors != 0) {
+        r.chunk_sectors = st.chunk_sectors;
+    }
+    if (st.nr_chunks != 0) {
+        r.nr_chunks = st.nr_chunks;
     }
     const std::uint32_t want = r.writer ? DM_RED_ROLE_WRITER : DM_RED_ROLE_COPIER;
     if (r.role != want) {
@@ -395,6 +431,8 @@ void Daemon::update_device(const KState &st, bool from_event, std::uint32_t even
             r.preserves.clear();
             r.joiners.clear();
             r.failed.clear();
+            r.granted.clear();
+            r.leave_epoch = false;
             r.epoch_change = false;
             // Restarted with an epoch: copiers may hold leases we do not
             // know of.  Wait until they have reconnected or certainly expired.
@@ -429,7 +467,9 @@ void Daemon::update_device(const KState &st, bool from_event, std::uint32_t even
         log_.info(r.config->name, ": device is joining again (gc): rejoining");
         r.local->leave(now);
     }
-    if (r.state == DM_RED_STATE_FAILED && r.local->state() != LocalState::Failed) {
+    if (r.down && r.state == DM_RED_STATE_FAILED) {
+        log_.debug(r.config->name, ": device failed after down (read lease ended)");
+    } else if (r.state == DM_RED_STATE_FAILED && r.local->state() != LocalState::Failed) {
         log_.error(r.config->name, ": copier device failed (store full or I/O error); "
                                    "restart or gc it to rejoin");
         r.local->leave(now);
@@ -448,7 +488,7 @@ bool Daemon::stab_blocked(const Resource &r, std::uint64_t epoch, TimePoint now)
     return r.epoch_change && epoch > r.epoch_base;
 }
 
-void Daemon::writer_stabilize(Resource &r, KStabilize s) {
+void Daemon::writer_stabilize(Resource &r, KStabilize s, TimePoint received, bool fresh) {
     const TimePoint now = Clock::now();
     if (s.epoch < r.epoch) {
         log_.debug(r.config->name, ": STABILIZE req ", s.request_id, " of old epoch ", s.epoch,
@@ -458,17 +498,27 @@ void Daemon::writer_stabilize(Resource &r, KStabilize s) {
     if (r.stabs.contains(s.request_id)) {
         return; // re-sent after REGISTER: already in progress
     }
+    const bool queued = std::any_of(r.deferred.begin(), r.deferred.end(), [&](const Deferred &d) {
+        return d.request.request_id == s.request_id;
+    });
+    if (fresh && !queued) {
+        ++r.stats.stabilize;
+        r.stats.ranges += s.ranges.size();
+        for (const ChunkRange &range : s.ranges) {
+            r.stats.chunks += range.count;
+        }
+    }
     if (stab_blocked(r, s.epoch, now) || !r.deferred.empty()) {
-        if (std::none_of(r.deferred.begin(), r.deferred.end(),
-                         [&](const KStabilize &d) { return d.request_id == s.request_id; })) {
+        if (!queued) {
             log_.debug(r.config->name, ": STABILIZE req ", s.request_id, " deferred");
-            r.deferred.push_back(std::move(s));
+            r.deferred.push_back(Deferred{std::move(s), received});
         }
         return;
     }
     Stab stab;
     stab.epoch = s.epoch;
     stab.kernel_request = s.request_id;
+    stab.received = received;
     stab.ranges = std::move(s.ranges);
     for (std::uint32_t node : r.members->members()) {
         if (r.failed.contains(node) || !r.members->must_wait_for(node)) {
@@ -477,6 +527,7 @@ void Daemon::writer_stabilize(Resource &r, KStabilize s) {
         const std::uint64_t id = next_request();
         stab.waiting[node] = id;
         r.preserves[id] = stab.kernel_request;
+        ++r.stats.preserves;
         send_frame(node, make_frame(r.config->name, stab.epoch, id, Preserve{stab.ranges}));
     }
     log_.debug(r.config->name, ": STABILIZE epoch ", stab.epoch, " req ", stab.kernel_request,
@@ -487,10 +538,10 @@ void Daemon::writer_stabilize(Resource &r, KStabilize s) {
 }
 
 void Daemon::flush_deferred(Resource &r, TimePoint now) {
-    while (!r.deferred.empty() && !stab_blocked(r, r.deferred.front().epoch, now)) {
-        KStabilize s = std::move(r.deferred.front());
+    while (!r.deferred.empty() && !stab_blocked(r, r.deferred.front().request.epoch, now)) {
+        Deferred d = std::move(r.deferred.front());
         r.deferred.pop_front();
-        writer_stabilize(r, std::move(s));
+        writer_stabilize(r, std::move(d.request), d.received, false);
     }
 }
 
@@ -501,6 +552,7 @@ void Daemon::finish_if_done(Resource &r, std::uint64_t kernel_request) {
     }
     const std::string name = r.config->name;
     const std::uint64_t epoch = it->second.epoch;
+    r.stats.rtt_us.add(micros(it->second.received, Clock::now()));
     r.stabs.erase(it);
     kernel_->stabilize_ack(name, epoch, kernel_request, 0,
                            [this, name, kernel_request](int err, const std::string &extack) {
@@ -555,6 +607,7 @@ void Daemon::writer_epoch_done(Resource &r, const KEpochDone &done) {
     }
     for (const JoinGrant &g : r.members->complete_epoch(done.epoch, now)) {
         r.joiners.erase(g.node);
+        r.granted[g.node] = now;
         send_frame(g.node, make_frame(r.config->name, done.epoch, g.request_id,
                                       JoinAck{static_cast<std::uint32_t>(g.lease.count())}));
     }
@@ -569,6 +622,7 @@ void Daemon::log_membership(Resource &r) {
             log_.debug(r.config->name, ": ", to_string(e.kind), ": ", e.detail);
             continue;
         }
+        emit_member_event(r, e);
         log_.info(r.config->name, ": node ", e.node, " ", to_string(e.kind), " at epoch ", e.epoch,
                   e.detail.empty() ? "" : ": ", e.detail);
     }
@@ -600,23 +654,27 @@ void Daemon::writer_tick(Resource &r, TimePoint now) {
         log_.warn(r.config->name, ": NEW_EPOCH req ", r.epoch_request, " timed out; retrying");
         r.epoch_change = false;
     }
-    if (!r.epoch_change && registered_ && (r.epoch == 0 || !r.joiners.empty())) {
+    if (!r.epoch_change && registered_ && (r.epoch == 0 || !r.joiners.empty() || r.leave_epoch)) {
         const auto members = static_cast<std::uint32_t>(
             r.epoch == 0 ? 0 : r.members->members().size() + r.joiners.size());
         r.epoch_change = true;
         r.epoch_request = next_request();
         r.epoch_base = r.epoch;
         r.epoch_started = now;
+        const bool for_leave = r.leave_epoch;
+        r.leave_epoch = false;
         const std::string name = r.config->name;
         const std::uint64_t id = r.epoch_request;
         log_.info(name, ": NEW_EPOCH members=", members, " req ", id);
-        kernel_->new_epoch(name, id, members, [this, name, id](int err, const std::string &ext) {
-            Resource *res = resource(name);
-            if (err != 0 && res != nullptr && res->epoch_change && res->epoch_request == id) {
-                log_.warn(name, ": NEW_EPOCH refused: ", errno_name(err), " ", ext);
-                res->epoch_change = false;
-            }
-        });
+        kernel_->new_epoch(
+            name, id, members, [this, name, id, for_leave](int err, const std::string &ext) {
+                Resource *res = resource(name);
+                if (err != 0 && res != nullptr && res->epoch_change && res->epoch_request == id) {
+                    log_.warn(name, ": NEW_EPOCH refused: ", errno_name(err), " ", ext);
+                    res->epoch_change = false;
+                    res->leave_epoch = res->leave_epoch || for_leave;
+                }
+            });
     }
     flush_deferred(r, now);
 }
@@ -624,6 +682,13 @@ void Daemon::writer_tick(Resource &r, TimePoint now) {
 void Daemon::writer_frame(Resource &r, std::uint32_t node, const Frame &frame) {
     const TimePoint now = Clock::now();
     if (const auto *jr = std::get_if<JoinReq>(&frame.payload)) {
+        if (r.down) {
+            log_.info(r.config->name, ": node ", node,
+                      " asks to join: refused, the resource is down here (redctl up)");
+            send_frame(node, make_frame(r.config->name, r.epoch, frame.request_id,
+                                        ErrorMsg{kErrDown, "the resource is down on the writer"}));
+            return;
+        }
         log_.info(r.config->name, ": node ", node, " asks to join (store ", jr->store_chunks,
                   " chunks)");
         stop_waiting_for(r, node, "rejoining");
@@ -646,10 +711,17 @@ void Daemon::writer_frame(Resource &r, std::uint32_t node, const Frame &frame) {
         s->second.waiting.erase(node);
         const std::uint64_t key = p->second;
         r.preserves.erase(p);
+        if (pd->error != 0) {
+            ++r.stats.preserve_errors;
+        }
         if (pd->error != 0 && pd->error != -ESTALE) {
             log_.error(r.config->name, ": node ", node,
                        " failed a preserve: ", errno_name(pd->error),
                        ": expelled (no more preserves)");
+            emit(r.config->name, "member-failed",
+                 Json{{"node", node},
+                      {"epoch", r.epoch},
+                      {"reason", "preserve failed: " + errno_name(pd->error)}});
             r.failed.insert(node);
             stop_waiting_for(r, node, "preserve failed");
         }
@@ -667,6 +739,7 @@ void Daemon::writer_frame(Resource &r, std::uint32_t node, const Frame &frame) {
         }
         log_membership(r);
         if (grant) {
+            r.granted[node] = now;
             send_frame(node, make_frame(r.config->name, r.epoch, frame.request_id,
                                         Heartbeat{static_cast<std::uint32_t>(grant->count())}));
         } else if (r.members->state(node) != CopierState::Joining) {
@@ -674,9 +747,20 @@ void Daemon::writer_frame(Resource &r, std::uint32_t node, const Frame &frame) {
                                         ErrorMsg{kErrNotMember, "not a member: rejoin (gc)"}));
         }
     } else if (std::holds_alternative<Leave>(frame.payload)) {
+        // An orderly leave: the copier has ended its read lease in its
+        // kernel first, so nothing more is owed to it.  A new epoch makes
+        // anything it still sends stale (and with no copier left, every
+        // chunk stable again).
+        const auto was = r.members->state(node);
+        log_.info(r.config->name, ": node ", node, " leaves");
         r.members->on_leave(node, now);
         r.joiners.erase(node);
+        r.failed.erase(node);
+        r.granted.erase(node);
         stop_waiting_for(r, node, "left");
+        if (was == CopierState::Member) {
+            r.leave_epoch = true;
+        }
         log_membership(r);
     } else {
         log_.warn(r.config->name, ": unexpected ", to_string(frame.type()), " from node ", node);
@@ -696,14 +780,14 @@ void Daemon::copier_tick(Resource &r, TimePoint now) {
     // Member here has its JOIN_ACK on the way to the kernel).
     const bool join_idle = m.state() != LocalState::Joining && m.state() != LocalState::Member;
     const bool join_stuck = m.state() == LocalState::Joining && now - r.join_sent > kJoinTimeout;
-    if (r.state == DM_RED_STATE_JOINING && connected && (join_idle || join_stuck)) {
+    if (!r.down && r.state == DM_RED_STATE_JOINING && connected && (join_idle || join_stuck)) {
         const std::uint64_t id = next_request();
         m.start_join(id, now);
         r.join_sent = now;
         log_.info(r.config->name, ": asking node ", writer, " to join");
         send_frame(writer, make_frame(r.config->name, r.writer_epoch, id, JoinReq{r.store_total}));
     }
-    if (connected && m.heartbeat_due(now)) {
+    if (!r.down && connected && m.heartbeat_due(now)) {
         const std::uint64_t id = next_request();
         const Millis ask = m.send_heartbeat(id, now);
         send_frame(writer, make_frame(r.config->name, std::max(r.writer_epoch, m.epoch()), id,
@@ -724,6 +808,7 @@ void Daemon::copier_tick(Resource &r, TimePoint now) {
     for (const auto &e : m.take_events()) {
         log_.info(r.config->name, ": ", to_string(e.kind), " at epoch ", e.epoch,
                   e.detail.empty() ? "" : ": ", e.detail);
+        emit_member_event(r, e);
     }
 }
 
@@ -776,7 +861,16 @@ void Daemon::copier_frame(Resource &r, std::uint32_t node, const Frame &frame) {
     } else if (const auto *pr = std::get_if<Preserve>(&frame.payload)) {
         const std::string name = r.config->name;
         const std::uint64_t id = frame.request_id;
+        if (r.preserve_started.try_emplace(id, now).second) {
+            ++r.stats.preserves;
+            r.stats.ranges += pr->ranges.size();
+            for (const ChunkRange &range : pr->ranges) {
+                r.stats.chunks += range.count;
+            }
+        }
         if (!r.usable) {
+            ++r.stats.preserve_errors;
+            r.preserve_started.erase(id);
             send_frame(node, make_frame(name, frame.epoch, id, PreserveDone{-ENODEV}));
             return;
         }
@@ -788,6 +882,10 @@ void Daemon::copier_frame(Resource &r, std::uint32_t node, const Frame &frame) {
                               log_.warn(name, ": kernel refused PRESERVE ", id, ": ",
                                         errno_name(err), " ", extack);
                               Resource *res = resource(name);
+                              if (res != nullptr) {
+                                  ++res->stats.preserve_errors;
+                                  res->preserve_started.erase(id);
+                              }
                               send_frame(node, make_frame(name, res ? res->writer_epoch : 0, id,
                                                           PreserveDone{err}));
                           });
@@ -811,8 +909,13 @@ void Daemon::copier_frame(Resource &r, std::uint32_t node, const Frame &frame) {
 
 void Daemon::copier_preserve_done(Resource &r, const KPreserveDone &done) {
     if (done.error != 0) {
+        ++r.stats.preserve_errors;
         log_.warn(r.config->name, ": PRESERVE ", done.request_id,
                   " failed: ", errno_name(done.error));
+    }
+    if (auto it = r.preserve_started.find(done.request_id); it != r.preserve_started.end()) {
+        r.stats.rtt_us.add(micros(it->second, Clock::now()));
+        r.preserve_started.erase(it);
     }
     // Not connected: dropped; the writer re-sends its PRESERVE on reconnect.
     send_frame(r.config->writer, make_frame(r.config->name, r.writer_epoch, done.request_id,
@@ -831,6 +934,7 @@ void Daemon::on_tick() {
             copier_tick(r, now);
         }
     }
+    control_->tick();
     if (watchdog_) {
         sd_notify(0, "WATCHDOG=1");
     }
@@ -982,6 +1086,8 @@ void Daemon::handle_output(std::uint64_t token, SessionOutput &out) {
         link.conn->set_peer(node);
         auto p = peers_.find(node);
         if (p == peers_.end()) {
+            emit("", "peer-rejected",
+                 Json{{"node", node}, {"reason", "authenticated as an unknown node"}});
             close_link(token, "authenticated as unknown node " + std::to_string(node));
             return;
         }
@@ -991,6 +1097,8 @@ void Daemon::handle_output(std::uint64_t token, SessionOutput &out) {
         p->second.link = token;
         p->second.backoff = Millis{100};
         log_.info("node ", node, " connected and authenticated");
+        emit("", "peer-connected",
+             Json{{"node", node}, {"address", to_string(p->second.config.address)}});
         on_peer_up(node);
     }
     if (link.was_authenticated) {
@@ -1007,6 +1115,13 @@ void Daemon::handle_output(std::uint64_t token, SessionOutput &out) {
         }
     }
     if (out.closed && !doomed_.contains(token)) {
+        // The session refused the peer: failed handshake, malformed frame,
+        // stale epoch, unknown resource...
+        Json fields{{"reason", *out.closed}};
+        if (link.conn->peer()) {
+            fields["node"] = *link.conn->peer();
+        }
+        emit("", "peer-rejected", fields);
         close_link(token, *out.closed);
         return;
     }
@@ -1117,6 +1232,7 @@ void Daemon::close_link(std::uint64_t token, const std::string &why) {
             p->second.backoff = std::min(p->second.backoff * 2, kMaxBackoff);
             if (it->second.was_authenticated) {
                 log_.warn("node ", *peer, ": disconnected: ", why);
+                emit("", "peer-disconnected", Json{{"node", *peer}, {"reason", why}});
                 on_peer_down(*peer);
                 return;
             }

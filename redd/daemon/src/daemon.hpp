@@ -9,12 +9,14 @@
 #pragma once
 
 #include "config.hpp"
+#include "control.hpp"
 #include "handshake.hpp"
 #include "kernel.hpp"
 #include "lease.hpp"
 #include "log.hpp"
 #include "membership.hpp"
 #include "peer.hpp"
+#include "stats.hpp"
 
 #include <cstdint>
 #include <deque>
@@ -40,10 +42,29 @@ public:
     int run();
 
 private:
+    // Figures of one resource (control socket "stats", SIGUSR1, exit).
+    struct Stats {
+        std::uint64_t stabilize = 0; // writer: kernel STABILIZE requests
+        std::uint64_t chunks = 0;    // in those (copier: in the PRESERVEs received)
+        std::uint64_t ranges = 0;
+        std::uint64_t preserves = 0; // writer: PRESERVEs sent; copier: received
+        std::uint64_t preserve_errors = 0;
+        // Writer: kernel STABILIZE -> STABILIZE_ACK; copier: PRESERVE frame
+        // -> kernel PRESERVE_DONE.  Microseconds.
+        LatencyStats rtt_us;
+    };
+
+    // A STABILIZE waiting for the membership to settle.
+    struct Deferred {
+        KStabilize request;
+        TimePoint received;
+    };
+
     // One STABILIZE being made stable (writer).
     struct Stab {
         std::uint64_t epoch = 0;
         std::uint64_t kernel_request = 0;
+        TimePoint received; // the kernel's STABILIZE
         std::vector<ChunkRange> ranges;
         std::map<std::uint32_t, std::uint64_t> waiting; // copier -> PRESERVE request id
     };
@@ -59,15 +80,23 @@ private:
         std::uint64_t epoch = 0;
         std::uint64_t seq = 0;
         std::uint64_t store_total = 0;
+        std::string dm_name;
+        std::uint32_t chunk_sectors = 0;
+        std::uint64_t nr_chunks = 0;
+        // `down` on the control socket: no membership until a later `up`.
+        bool down = false;
+        Stats stats;
 
         // Writer side.
         std::optional<WriterMembership> members;
         std::optional<WriteLease> write_lease;
         std::map<std::uint64_t, Stab> stabs;              // kernel request id -> stab
         std::map<std::uint64_t, std::uint64_t> preserves; // PRESERVE id -> kernel request id
-        std::deque<KStabilize> deferred;
+        std::deque<Deferred> deferred;
         std::set<std::uint32_t> joiners;
-        std::set<std::uint32_t> failed; // answered a preserve with an error
+        std::set<std::uint32_t> failed;             // answered a preserve with an error
+        std::map<std::uint32_t, TimePoint> granted; // copier -> last lease grant sent
+        bool leave_epoch = false;                   // a member left: move to a new epoch
         bool epoch_change = false;
         std::uint64_t epoch_request = 0;
         std::uint64_t epoch_base = 0;
@@ -79,7 +108,8 @@ private:
         TimePoint join_sent;
         bool resuming = false; // restarted with an active device, no grant yet
         TimePoint resume_deadline;
-        std::uint64_t writer_epoch = 0; // highest epoch heard from the writer
+        std::uint64_t writer_epoch = 0;                      // highest epoch heard from the writer
+        std::map<std::uint64_t, TimePoint> preserve_started; // PRESERVE id -> received
     };
 
     struct Peer {
@@ -120,6 +150,18 @@ private:
     std::uint64_t next_request() { return next_request_++; }
     void notify_ready();
 
+    // Control socket (daemon_control.cpp).
+    void on_control(std::uint64_t client, const Json &request);
+    void control_up(std::uint64_t client, Resource &r);
+    void control_down(std::uint64_t client, Resource &r, bool force);
+    [[nodiscard]] Json status(const Resource *only) const;
+    [[nodiscard]] Json resource_status(const Resource &r, TimePoint now) const;
+    // An event line to the subscribers (Documentation/control-socket.rst).
+    void emit(const std::string &resource, const char *what, const Json &fields);
+    void emit_kernel_event(const Resource &r, std::uint32_t event);
+    void emit_member_event(const Resource &r, const MembershipEvent &e);
+    void log_stats(const char *why) const;
+
     // Kernel.
     void on_kernel(KernelMessage msg);
     void start_kernel();
@@ -128,7 +170,7 @@ private:
     void update_device(const KState &state, bool from_event, std::uint32_t event);
 
     // Writer.
-    void writer_stabilize(Resource &r, KStabilize s);
+    void writer_stabilize(Resource &r, KStabilize s, TimePoint received, bool fresh);
     bool stab_blocked(const Resource &r, std::uint64_t epoch, TimePoint now) const;
     void flush_deferred(Resource &r, TimePoint now);
     void finish_if_done(Resource &r, std::uint64_t kernel_request);
@@ -153,6 +195,7 @@ private:
     UniqueFd signal_fd_;
     UniqueFd timer_fd_;
     UniqueFd listen_fd_;
+    std::unique_ptr<ControlServer> control_;
     std::unique_ptr<KernelChannel> kernel_;
     ReplayCache replay_{1024};
     std::map<std::string, Resource> resources_;
