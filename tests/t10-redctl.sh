@@ -1,0 +1,223 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+# redctl on one node, with redd: up/down of a writer and of a copier (its
+# zram store created by up, reset and removed by down), status --json,
+# events --json, and every refusal leaving nothing behind: redd not
+# running, bad configuration file, unknown resource, not root, up twice,
+# redd refusing up, gc or down of an open device, gc on a writer.
+. "$(dirname "$0")/lib.sh"
+
+REDCTL=${REDCTL:-$RED_TOP/build/redd/redctl/redctl}
+REDD=${REDD:-$RED_TOP/build/redd/daemon/redd}
+if [ ! -x "$REDCTL" ] || [ ! -x "$REDD" ]; then
+	skip "$REDCTL or $REDD not built (run redd/check.sh)"
+fi
+
+red_begin
+redd_pid=
+redd_stop() {
+	if [ -n "$redd_pid" ]; then
+		kill "$redd_pid" 2>/dev/null || true
+		wait "$redd_pid" 2>/dev/null || true
+		redd_pid=
+	fi
+}
+# shellcheck disable=SC2317  # invoked by trap
+t10_teardown() {
+	redd_stop
+	red_teardown
+}
+trap t10_teardown EXIT
+
+ip link set lo up 2>/dev/null || true
+L=$(red_lun 64 zero)
+L2=$(red_lun 64 zero)
+L3=$(red_lun 64 zero)
+N=$(red_sectors "$L")
+C=$RED_TMP/red.conf
+SOCK=$RED_TMP/ctl/redd.sock
+head -c 32 /dev/urandom >"$RED_TMP/key"
+chmod 600 "$RED_TMP/key"
+cat >"$C" <<EOF
+[global]
+node_id = 1
+key_file = $RED_TMP/key
+listen = 127.0.0.1:7788
+control_socket = $SOCK
+heartbeat_ms = 200
+lease_ms = 2000
+[node.1]
+address = 127.0.0.1:7788
+[node.2]
+address = 127.0.0.1:7789
+[resource.r0]
+lun = $L
+chunk_sectors = 128
+store_size = 16M
+writer = 1
+[resource.c0]
+lun = $L2
+chunk_sectors = 128
+store_size = 16M
+writer = 2
+EOF
+# redctl's own view of a resource redd does not know (redd refuses it).
+C2=$RED_TMP/red2.conf
+cat "$C" - >"$C2" <<EOF
+[resource.x0]
+lun = $L3
+store_size = 16M
+writer = 2
+EOF
+
+# run_rc EXPECTED_RC NAME ARGS...: runs redctl, keeps its stderr in
+# $RED_TMP/NAME.err and stdout in $RED_TMP/NAME.out; checks the exit code.
+run_rc() {
+	local want=$1 name=$2 rc=0 t0=$SECONDS
+	shift 2
+	"$REDCTL" "$@" >"$RED_TMP/$name.out" 2>"$RED_TMP/$name.err" || rc=$?
+	[ $((SECONDS - t0)) -lt 10 ] || diag "$name took $((SECONDS - t0)) s"
+	check_eq "$name: exit code" "$want" "$rc"
+	[ "$rc" = "$want" ] || sed 's/^/#   /' "$RED_TMP/$name.out" "$RED_TMP/$name.err"
+}
+# shellcheck disable=SC2317  # these are invoked through check
+err_has() { grep -qF -- "$2" "$RED_TMP/$1.err"; }
+# shellcheck disable=SC2317
+out_has() { grep -qF -- "$2" "$RED_TMP/$1.out"; }
+# shellcheck disable=SC2317
+no_device() { ! dmsetup info "$1" >/dev/null 2>&1; }
+# shellcheck disable=SC2317
+has_device() { dmsetup info "$1" >/dev/null 2>&1; }
+zrams() {
+	local d
+	for d in /sys/block/zram*; do
+		[ -e "$d" ] && printf '%s ' "${d##*/}"
+	done
+	return 0
+}
+# The merged document's per-resource fields (keys are sorted: see redctl.8).
+json_epoch() { grep -o '"chunk_sectors":[0-9]*,"epoch":[0-9]*,"kernel"' | sed 's/.*"epoch":\([0-9]*\).*/\1/'; }
+json_role_state() { grep -o '"role":"[a-z]*","state":"[a-z]*","store_size"' | cut -d'"' -f4,8; }
+
+zram_before=$(zrams)
+
+# ---- before redd runs --------------------------------------------------
+run_rc 5 up-no-redd -c "$C" up r0
+check "up without redd: says redd is not running" err_has up-no-redd "redd is not running"
+check "up without redd: no device left" no_device r0
+run_rc 3 no-config -c "$RED_TMP/missing.conf" up r0
+check "missing config file named" err_has no-config "$RED_TMP/missing.conf: cannot open"
+printf '[global]\nnode_id = 1\nbogus line\n' >"$RED_TMP/bad.conf"
+run_rc 3 bad-config -c "$RED_TMP/bad.conf" status
+check "bad config: FILE:LINE message" err_has bad-config "$RED_TMP/bad.conf:3:"
+run_rc 3 unknown-res -c "$C" up nosuch
+check "unknown resource named" err_has unknown-res "unknown resource 'nosuch'"
+rc=0
+setpriv --reuid=65534 --regid=65534 --clear-groups "$REDCTL" -c "$C" up r0 \
+	>/dev/null 2>"$RED_TMP/nonroot.err" || rc=$?
+check_eq "non-root: exit code" 4 "$rc"
+check "non-root: refused with a reason" err_has nonroot "must run as root"
+check "non-root: no device" no_device r0
+check "nothing created by the refusals" test -z "$(dmsetup ls | grep -v '^No devices')"
+
+# status works without redd, with a warning
+run_rc 0 status-no-redd -c "$C" status
+check "status without redd warns" err_has status-no-redd "redd is not running"
+check "status without redd shows the resources" out_has status-no-redd "r0 role:writer state:down"
+
+# ---- with redd ---------------------------------------------------------
+"$REDD" -c "$C" >"$RED_TMP/redd.log" 2>&1 &
+redd_pid=$!
+for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
+check "redd listens on the configured control socket" test -S "$SOCK"
+
+run_rc 0 up -c "$C" up r0
+check_eq "up: the table" "0 $N red $L - 128 writer r0 2 lease_policy suspend" "$(dmsetup table r0)"
+epoch=0
+for _ in $(seq 100); do
+	"$REDCTL" -c "$C" status --json r0 >"$RED_TMP/status.json" 2>"$RED_TMP/status.err" || true
+	epoch=$(json_epoch <"$RED_TMP/status.json")
+	[ "${epoch:-0}" -ge 1 ] && break
+	sleep 0.2
+done
+check "status --json: epoch >= 1" test "${epoch:-0}" -ge 1
+check_eq "status --json: role and state" "writer\"active" "$(json_role_state <"$RED_TMP/status.json")"
+check "status --json: redd running" grep -qF '"running":true' "$RED_TMP/status.json"
+check "status --json: no warning" test ! -s "$RED_TMP/status.err"
+run_rc 0 status-human -c "$C" status
+check "status: human line" out_has status-human "r0 role:writer state:active"
+check "status: write lease shown" out_has status-human "write lease: held"
+
+"$REDCTL" -c "$C" events --json >"$RED_TMP/events.out" 2>"$RED_TMP/events.err" &
+ev_pid=$!
+for _ in $(seq 600); do
+	grep -qF '"type":"exists-done"' "$RED_TMP/events.out" && break
+	sleep 0.1
+done
+sleep 0.5
+check "events: still streaming after exists-done" kill -0 "$ev_pid"
+kill "$ev_pid" 2>/dev/null || true
+wait "$ev_pid" 2>/dev/null || true
+check "events --json: exists line for r0" grep -qE '"name":"r0".*"type":"exists"|"type":"exists".*"name":"r0"' "$RED_TMP/events.out"
+check_eq "events --json: exists-done after the exists lines" '"type":"exists-done"' \
+	"$(grep -o '"type":"exists[a-z-]*"' "$RED_TMP/events.out" | tail -n 1)"
+
+table=$(dmsetup table r0)
+run_rc 6 up-twice -c "$C" up r0
+check "up twice: says already up" err_has up-twice "r0 is already up"
+check_eq "up twice: table unchanged" "$table" "$(dmsetup table r0)"
+check_eq "up twice: still one device" 1 "$(dmsetup ls | grep -c .)"
+
+run_rc 5 up-bad-socket -c "$C" --control-socket "$RED_TMP/nosuch.sock" up c0
+check "wrong socket: redd not running" err_has up-bad-socket "redd is not running"
+check "wrong socket: no device left" no_device c0
+check_eq "wrong socket: no zram device left" "$zram_before" "$(zrams)"
+
+run_rc 1 up-refused -c "$C2" up x0
+check "redd refused up: says so" err_has up-refused "redd refused up x0"
+check "redd refused up: device removed again" no_device x0
+check_eq "redd refused up: zram store removed again" "$zram_before" "$(zrams)"
+
+run_rc 9 gc-writer -c "$C" gc r0
+check "gc on a writer refused" err_has gc-writer "gc applies to a copier"
+
+run_rc 0 down -c "$C" down r0
+check "down: device removed" no_device r0
+run_rc 7 down-again -c "$C" down r0
+check "down twice: not up" err_has down-again "r0 is not up"
+
+# ---- a copier whose writer (node 2) is not there: it stays joining -----
+run_rc 0 up-copier -c "$C" up c0
+read -r -a t <<<"$(dmsetup table c0)"
+store=${t[4]:-}
+check_eq "copier table" "0 $N red $L2 $store 128 copier c0" "$(dmsetup table c0)"
+z=${store#/dev/}
+check "copier store is a new zram device" bash -c "[[ '$store' == /dev/zram* ]] && ! grep -qw '$z' <<<'$zram_before'"
+check_eq "store disksize = store_size" 16777216 "$(cat "/sys/block/$z/disksize" 2>/dev/null)"
+"$REDCTL" -c "$C" status --json c0 >"$RED_TMP/cstatus.json" 2>/dev/null || true
+check_eq "copier status: role and state" "copier\"joining" "$(json_role_state <"$RED_TMP/cstatus.json")"
+
+exec 3</dev/mapper/c0
+run_rc 8 gc-open -c "$C" gc c0
+check "gc refused while open, with the open count" err_has gc-open "c0 is open (open count 1)"
+check "gc refusal says what to do" err_has gc-open "unmount"
+run_rc 8 down-open -c "$C" down c0
+check "down refused while open" err_has down-open "open count 1"
+exec 3<&-
+check "refusals left the copier in place" has_device c0
+check "refusals left the store in place" test -e "/sys/block/$z"
+
+run_rc 11 gc-timeout -c "$C" gc --timeout 2 c0
+check "gc without a writer: times out waiting for the rejoin" err_has gc-timeout "did not rejoin within 2 s"
+
+redd_stop
+run_rc 0 status-redd-gone -c "$C" status c0
+check "status after redd stopped: warning" err_has status-redd-gone "redd is not running"
+check "status after redd stopped: kernel view" out_has status-redd-gone "c0 role:copier state:joining"
+run_rc 5 down-no-redd -c "$C" down c0
+check "down without redd refused without --force" has_device c0
+run_rc 0 down-force -c "$C" down --force c0
+check "down --force: device removed" no_device c0
+check "down --force: store removed" test ! -e "/sys/block/$z"
+check_eq "zram devices as before" "$zram_before" "$(zrams)"
+red_end

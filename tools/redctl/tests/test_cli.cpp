@@ -1,0 +1,101 @@
+#include "cli.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace redctl {
+namespace {
+
+Options parse(std::vector<const char *> args) {
+    args.insert(args.begin(), "redctl");
+    return parse_args(args);
+}
+
+// The exit code and message of a parse that must fail.
+std::pair<int, std::string> fail(std::vector<const char *> args) {
+    try {
+        (void)parse(std::move(args));
+    } catch (const Failure &e) {
+        return {e.code(), e.what()};
+    }
+    ADD_FAILURE() << "parse did not fail";
+    return {0, ""};
+}
+
+TEST(Cli, Up) {
+    auto o = parse({"up", "r0"});
+    EXPECT_EQ(o.command, Command::Up);
+    EXPECT_EQ(o.resource, "r0");
+    EXPECT_EQ(o.config_path, "/etc/red/red.conf");
+    EXPECT_FALSE(o.control_socket.has_value());
+}
+
+TEST(Cli, OptionsBeforeAndAfterTheCommand) {
+    auto o = parse({"-c", "/tmp/x.conf", "status", "--json", "--control-socket=/tmp/s", "r1"});
+    EXPECT_EQ(o.command, Command::Status);
+    EXPECT_EQ(o.config_path, "/tmp/x.conf");
+    EXPECT_EQ(o.control_socket, "/tmp/s");
+    EXPECT_TRUE(o.json);
+    EXPECT_EQ(o.resource, "r1");
+    auto p = parse({"--config=/a", "gc", "--timeout", "5", "r0"});
+    EXPECT_EQ(p.config_path, "/a");
+    EXPECT_EQ(p.timeout.count(), 5);
+}
+
+TEST(Cli, StatusResourceIsOptional) {
+    auto o = parse({"status"});
+    EXPECT_FALSE(o.resource.has_value());
+    EXPECT_FALSE(o.json);
+}
+
+TEST(Cli, DoubleDashEndsOptions) {
+    auto o = parse({"down", "--", "-odd-name"});
+    EXPECT_EQ(o.resource, "-odd-name");
+}
+
+TEST(Cli, HelpAndVersion) {
+    EXPECT_TRUE(parse({"--help"}).help);
+    EXPECT_EQ(parse({"--help"}).command, Command::None);
+    auto o = parse({"up", "--help"});
+    EXPECT_TRUE(o.help);
+    EXPECT_EQ(o.command, Command::Up);
+    EXPECT_TRUE(parse({"-V"}).version);
+    EXPECT_NE(help_text(Command::None).find("Exit status"), std::string::npos);
+    EXPECT_NE(help_text(Command::Gc).find("--timeout"), std::string::npos);
+}
+
+TEST(Cli, Errors) {
+    struct Case {
+        std::vector<const char *> args;
+        std::string message;
+    };
+    const std::vector<Case> cases = {
+        {{}, "no command given"},
+        {{"frobnicate"}, "unknown command 'frobnicate'"},
+        {{"up"}, "up needs a RESOURCE"},
+        {{"gc"}, "gc needs a RESOURCE"},
+        {{"up", "a", "b"}, "up: unexpected argument 'b'"},
+        {{"events", "r0"}, "events: unexpected argument 'r0'"},
+        {{"up", "--json", "r0"}, "--json does not apply to up"},
+        {{"status", "--force"}, "--force does not apply to status"},
+        {{"down", "--timeout", "3", "r0"}, "--timeout does not apply to down"},
+        {{"gc", "--timeout", "0", "r0"}, "--timeout: expected whole seconds"},
+        {{"gc", "--timeout", "5s", "r0"}, "--timeout: expected whole seconds"},
+        {{"gc", "r0", "--timeout"}, "--timeout needs a value"},
+        {{"status", "--json=yes"}, "--json takes no value"},
+        {{"status", "-x"}, "unknown option '-x'"},
+        {{"-c", "", "status"}, "-c needs a file name"},
+        {{"--control-socket=", "status"}, "--control-socket needs a path"},
+    };
+    for (const auto &c : cases) {
+        auto [code, message] = fail(c.args);
+        EXPECT_EQ(code, exit_code::kUsage) << message;
+        EXPECT_NE(message.find(c.message), std::string::npos)
+            << "got '" << message << "', want '" << c.message << "'";
+    }
+}
+
+} // namespace
+} // namespace redctl

@@ -1,0 +1,148 @@
+#include "render.hpp"
+
+#include <gtest/gtest.h>
+
+namespace redctl {
+namespace {
+
+using nlohmann::json;
+
+ResourceView writer_view() {
+    ResourceView v;
+    v.name = "r0";
+    v.role = Role::Writer;
+    v.writer = 1;
+    v.lun = "/dev/loop0";
+    v.chunk_sectors = 64;
+    v.store_bytes = 1 << 20;
+    v.device.present = true;
+    v.device.target = "red";
+    v.device.table = parse_table_params("/dev/loop0 - 64 writer r0 2 lease_policy suspend");
+    v.device.status =
+        parse_status_params("writer active 3 0/0 16384/16384 0 0 0 812 0 0 14880 suspend");
+    return v;
+}
+
+const json kRedd = json::parse(R"({"ok":true,"version":1,"node_id":1,
+  "peers":[{"node":2,"address":"192.168.77.11:7788","connected":true}],
+  "resources":[{"name":"r0","writer":1,"role":"writer",
+    "device":{"present":true,"dm_name":"r0","state":"active","epoch":3},
+    "members":[{"node":2,"state":"joined","lease_age_ms":120,"lease_left_ms":14880}],
+    "lease":{"held":true,"left_ms":14880},
+    "stats":{"stabilize":812,"chunks":9744,"ranges":830,"chunks_per_stabilize":12.0,
+             "preserves":812,"preserve_errors":0,
+             "rtt_us":{"count":812,"p50":2100,"p99":8300,"max":12000,
+                       "histogram":[{"le_us":1024,"count":10},{"le_us":2048,"count":0},
+                                    {"le_us":4096,"count":700}]}}}]})");
+
+TEST(Render, MergeWithRedd) {
+    const auto doc = merge_status(1, {writer_view()}, kRedd, "");
+    EXPECT_EQ(doc["node_id"], 1);
+    EXPECT_EQ(doc["redd"]["running"], true);
+    EXPECT_EQ(doc["redd"]["peers"][0]["node"], 2);
+    const auto &r = doc["resources"][0];
+    EXPECT_EQ(r["name"], "r0");
+    EXPECT_EQ(r["role"], "writer");
+    EXPECT_EQ(r["state"], "active");
+    EXPECT_EQ(r["epoch"], 3);
+    EXPECT_EQ(r["kernel"]["present"], true);
+    EXPECT_EQ(r["kernel"]["store"], "-");
+    EXPECT_EQ(r["kernel"]["status"]["lease_left_ms"], 14880);
+    EXPECT_EQ(r["redd"]["members"][0]["state"], "joined");
+}
+
+TEST(Render, MergeWithoutReddOrDevice) {
+    auto v = writer_view();
+    v.device = DeviceView{};
+    const auto doc = merge_status(1, {v}, std::nullopt, "redd is not running (x)");
+    EXPECT_EQ(doc["redd"]["running"], false);
+    EXPECT_EQ(doc["redd"]["error"], "redd is not running (x)");
+    EXPECT_EQ(doc["resources"][0]["state"], "down");
+    EXPECT_EQ(doc["resources"][0]["kernel"]["present"], false);
+    EXPECT_TRUE(doc["resources"][0]["redd"].is_null());
+    const auto text = render_status(doc);
+    EXPECT_NE(text.find("redd not running (redd is not running (x))"), std::string::npos) << text;
+    EXPECT_NE(text.find("r0 role:writer state:down epoch:0"), std::string::npos) << text;
+    EXPECT_NE(text.find("device: none"), std::string::npos) << text;
+}
+
+TEST(Render, HumanWriter) {
+    const auto text = render_status(merge_status(1, {writer_view()}, kRedd, ""));
+    for (const char *want : {
+             "node 1: redd running\n",
+             "  peer node 2 192.168.77.11:7788 connected\n",
+             "r0 role:writer state:active epoch:3 writer:node-1\n",
+             "stable:16384/16384",
+             "  node 2: joined lease-age:120ms lease-left:14880ms\n",
+             "  write lease: held left:14880ms\n",
+             "  stabilize: 812 requests, 9744 chunks in 830 ranges (12.0 chunks/stabilize)\n",
+             "  round trip: 812 samples, p50 2.1ms, p99 8.3ms, max 12.0ms\n",
+             "  histogram: <=1.0ms:10 <=4.1ms:700\n",
+         }) {
+        EXPECT_NE(text.find(want), std::string::npos) << "missing '" << want << "' in\n" << text;
+    }
+}
+
+TEST(Render, HumanCopierStore) {
+    ResourceView v;
+    v.name = "pg";
+    v.role = Role::Copier;
+    v.writer = 2;
+    v.chunk_sectors = 8;
+    v.device.present = true;
+    v.device.open_count = 1;
+    v.device.target = "red";
+    v.device.table = parse_table_params("/dev/vdb /dev/zram1 8 copier pg");
+    v.device.status =
+        parse_status_params("copier joining 0 16384/65536 0/262144 0 0 0 9213 0 0 0 -");
+    const auto text = render_status(merge_status(1, {v}, std::nullopt, "down"));
+    EXPECT_NE(text.find("pg role:copier state:joining epoch:0 writer:node-2"), std::string::npos)
+        << text;
+    EXPECT_NE(text.find("open:1"), std::string::npos) << text;
+    EXPECT_NE(text.find("store /dev/zram1: 16384/65536 chunks (25.0%) preserves:9213"),
+              std::string::npos)
+        << text;
+}
+
+TEST(Render, ForeignDevice) {
+    ResourceView v;
+    v.name = "x";
+    v.device.present = true;
+    v.device.target = "linear";
+    v.device.raw_status = "";
+    const auto doc = merge_status(1, {v}, std::nullopt, "e");
+    EXPECT_EQ(doc["resources"][0]["state"], "unknown");
+    EXPECT_NE(render_status(doc).find("target:linear"), std::string::npos);
+}
+
+TEST(Render, Events) {
+    EXPECT_EQ(render_event(json::parse(R"({"type":"exists-done"})")), "exists-done");
+    EXPECT_EQ(render_event(json::parse(
+                  R"({"type":"exists","name":"r0","role":"writer",
+                      "device":{"present":true,"state":"active","epoch":3},
+                      "members":[{"node":2,"state":"joined"}]})")),
+              "exists r0 role:writer state:active epoch:3 node-2:joined");
+    EXPECT_EQ(render_event(json::parse(R"({"type":"exists","name":"r1","role":"copier",
+                                           "device":{"present":false}})")),
+              "exists r1 role:copier device:none");
+    EXPECT_EQ(render_event(json::parse(
+                  R"({"type":"event","time":"2026-11-21T08:00:00.123Z","resource":"r0",
+                      "what":"member-joined","node":2,"epoch":3})")),
+              "2026-11-21T08:00:00.123Z r0 member-joined epoch:3 node:2");
+    EXPECT_EQ(render_event(json::parse(R"({"type":"event","time":"t","what":"peer-rejected",
+                                           "reason":"bad key"})")),
+              "t - peer-rejected reason:bad key");
+    EXPECT_EQ(render_event(json::parse(R"({"type":"new"})")), R"({"type":"new"})");
+}
+
+TEST(Render, Units) {
+    EXPECT_EQ(format_us(850), "850us");
+    EXPECT_EQ(format_us(2100), "2.1ms");
+    EXPECT_EQ(format_us(1250000), "1.2s");
+    EXPECT_EQ(format_bytes(512), "512 B");
+    EXPECT_EQ(format_bytes(12 * 1024 * 1024 + 300 * 1024), "12.3 MiB");
+    EXPECT_EQ(format_bytes(1ULL << 30), "1.0 GiB");
+}
+
+} // namespace
+} // namespace redctl
