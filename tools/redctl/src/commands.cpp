@@ -201,6 +201,14 @@ int cmd_down(const Options &options) {
                           "redd refused down " + name + ": " + reply_error(reply) +
                               (options.force ? "" : " (--force overrides)") + "; nothing changed");
         }
+        if (auto it = reply.find("writer_notified"); it != reply.end() && *it == false) {
+            warn("the writer was not reachable: it drops this copier once its read lease has "
+                 "certainly expired");
+        }
+        if (auto it = reply.find("revoked"); it != reply.end() && it->is_array() && !it->empty()) {
+            warn("the read leases of copier node(s) " + it->dump() +
+                 " were revoked: their devices fail when their leases run out");
+        }
     } catch (const Failure &e) {
         if (e.code() != exit_code::kReddDown) {
             throw;

@@ -80,6 +80,12 @@ void render_membership(std::ostringstream &out, const json &r, const std::string
                 << " lease-left:" << ms(m, "lease_left_ms") << "\n";
         }
     }
+    if (const json *membership = member(r, "membership"); membership != nullptr) {
+        out << "  membership: " << get_str(r, "membership") << "\n";
+    }
+    if (get_bool(r, "down").value_or(false)) {
+        out << "  redd: taken down (until the next up)\n";
+    }
     if (const json *lease = member(r, "lease"); lease != nullptr) {
         const auto held = get_bool(*lease, "held");
         out << "  " << (role == "copier" ? "read" : "write")
@@ -107,8 +113,11 @@ void render_stats(std::ostringstream &out, const json &stats, const std::string 
     const auto count = get_u64(*rtt, "count").value_or(0);
     out << "  round trip: " << count << " samples";
     if (count > 0) {
-        out << ", p50 " << format_us(get_u64(*rtt, "p50").value_or(0)) << ", p99 "
-            << format_us(get_u64(*rtt, "p99").value_or(0)) << ", max "
+        out << ", p50 " << format_us(get_u64(*rtt, "p50").value_or(0));
+        if (auto p90 = get_u64(*rtt, "p90")) {
+            out << ", p90 " << format_us(*p90);
+        }
+        out << ", p99 " << format_us(get_u64(*rtt, "p99").value_or(0)) << ", max "
             << format_us(get_u64(*rtt, "max").value_or(0));
     }
     out << "\n";

@@ -31,7 +31,7 @@ const json kRedd = json::parse(R"({"ok":true,"version":1,"node_id":1,
     "lease":{"held":true,"left_ms":14880},
     "stats":{"stabilize":812,"chunks":9744,"ranges":830,"chunks_per_stabilize":12.0,
              "preserves":812,"preserve_errors":0,
-             "rtt_us":{"count":812,"p50":2100,"p99":8300,"max":12000,
+             "rtt_us":{"count":812,"p50":2100,"p90":5000,"p99":8300,"max":12000,"window":812,
                        "histogram":[{"le_us":1024,"count":10},{"le_us":2048,"count":0},
                                     {"le_us":4096,"count":700}]}}}]})");
 
@@ -76,7 +76,7 @@ TEST(Render, HumanWriter) {
              "  node 2: joined lease-age:120ms lease-left:14880ms\n",
              "  write lease: held left:14880ms\n",
              "  stabilize: 812 requests, 9744 chunks in 830 ranges (12.0 chunks/stabilize)\n",
-             "  round trip: 812 samples, p50 2.1ms, p99 8.3ms, max 12.0ms\n",
+             "  round trip: 812 samples, p50 2.1ms, p90 5.0ms, p99 8.3ms, max 12.0ms\n",
              "  histogram: <=1.0ms:10 <=4.1ms:700\n",
          }) {
         EXPECT_NE(text.find(want), std::string::npos) << "missing '" << want << "' in\n" << text;
@@ -102,6 +102,19 @@ TEST(Render, HumanCopierStore) {
     EXPECT_NE(text.find("store /dev/zram1: 16384/65536 chunks (25.0%) preserves:9213"),
               std::string::npos)
         << text;
+}
+
+TEST(Render, CopierMembershipAndDown) {
+    ResourceView v;
+    v.name = "c0";
+    v.role = Role::Copier;
+    v.writer = 2;
+    const json reply = json::parse(R"({"ok":true,"resources":[{"name":"c0","role":"copier",
+        "down":true,"membership":"left","lease":{"held":false,"left_ms":0}}]})");
+    const auto text = render_status(merge_status(1, {v}, reply, ""));
+    EXPECT_NE(text.find("  membership: left\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("  redd: taken down (until the next up)\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("  read lease: not held left:0ms\n"), std::string::npos) << text;
 }
 
 TEST(Render, ForeignDevice) {
