@@ -200,7 +200,8 @@ check("status ok", j["ok"] and j["version"] == 1 and j["node_id"] == 1, j)
 check("role writer", r["name"] == "r0" and r["role"] == "writer", j)
 check("one joined member", [(m["node"], m["state"]) for m in r["members"]] == [(2, "joined")], j)
 check("lease age below the lease", 0 <= r["members"][0]["lease_age_ms"] < 15000, j)
-check("peer 2 connected", [(p["node"], p["connected"]) for p in j["peers"]] == [(2, True)], j)
+# (node 2 may be restarting its redd just now: "connected" is not checked)
+check("peer 2 listed", [(p["node"], p["address"]) for p in j["peers"]] == [(2, "'"${addrs[1]}"':7788")], j)
 check("stabilizations", r["stats"]["stabilize"] > 0 and r["stats"]["chunks"] > 0, j)
 check("round-trip samples", r["stats"]["rtt_us"]["count"] > 0 and r["stats"]["rtt_us"]["p99"] > 0, j)
 check("write lease held", r["lease"]["held"] and r["device"]["state"] == "active", j)
@@ -212,7 +213,7 @@ check("unknown resource refused", not u["ok"] and "unknown resource" in u["error
 e = events("/tmp/events1")
 check("exists line", any(x.get("type") == "exists" and x["name"] == "r0" for x in e), e)
 check("exists-done", any(x.get("type") == "exists-done" for x in e), e)
-check("peer-connected", [x["node"] for x in e if x.get("what") == "peer-connected"] == [2], e)
+check("peer-connected", 2 in [x["node"] for x in e if x.get("what") == "peer-connected"], e)
 check("member-joined", any(x.get("what") == "member-joined" and x["node"] == 2 for x in e), e)
 '
 	say "control socket: status, refusal and events as expected"
