@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstring>
 #include <ctime>
+#include <iterator>
 #include <linux/dm-red.h>
 #include <stdexcept>
 #include <sys/epoll.h>
@@ -538,11 +539,18 @@ void Daemon::writer_stabilize(Resource &r, KStabilize s, TimePoint received, boo
 }
 
 void Daemon::flush_deferred(Resource &r, TimePoint now) {
-    while (!r.deferred.empty() && !stab_blocked(r, r.deferred.front().request.epoch, now)) {
-        Deferred d = std::move(r.deferred.front());
-        r.deferred.pop_front();
+    // writer_stabilize() defers a request while others are queued (to keep
+    // the kernel's order): hand it the ready ones with the queue set aside,
+    // or it would put each back at the end of the queue, forever.
+    std::deque<Deferred> rest;
+    std::swap(rest, r.deferred);
+    while (!rest.empty() && !stab_blocked(r, rest.front().request.epoch, now)) {
+        Deferred d = std::move(rest.front());
+        rest.pop_front();
         writer_stabilize(r, std::move(d.request), d.received, false);
     }
+    r.deferred.insert(r.deferred.end(), std::make_move_iterator(rest.begin()),
+                      std::make_move_iterator(rest.end()));
 }
 
 void Daemon::finish_if_done(Resource &r, std::uint64_t kernel_request) {
