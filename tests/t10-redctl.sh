@@ -210,6 +210,17 @@ check "refusals left the store in place" test -e "/sys/block/$z"
 run_rc 11 gc-timeout -c "$C" gc --timeout 2 c0
 check "gc without a writer: times out waiting for the rejoin" err_has gc-timeout "did not rejoin within 2 s"
 
+run_rc 0 down-copier -c "$C" down c0
+check "copier down: device removed" no_device c0
+check "copier down: store reset and removed" test ! -e "/sys/block/$z"
+check "copier down: warns that the writer was not told" err_has down-copier "writer was not reachable"
+check_eq "copier down: zram devices as before" "$zram_before" "$(zrams)"
+
+# without redd: status falls back to the kernel, down needs --force
+run_rc 0 up-copier-again -c "$C" up c0
+read -r -a t <<<"$(dmsetup table c0)"
+store=${t[4]:-}
+z=${store#/dev/}
 redd_stop
 run_rc 0 status-redd-gone -c "$C" status c0
 check "status after redd stopped: warning" err_has status-redd-gone "redd is not running"
