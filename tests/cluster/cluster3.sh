@@ -65,7 +65,7 @@ dev=c
 abort() {
 	say "ABORT: $*"
 	post abort "$*" || :
-	[ -f "$work/redd.log" ] && tail -n 300 "$work/redd.log" | sed 's/^/  redd.log: /'
+	[ -f "$work/redd.log" ] && redd_log | tail -n 300
 	dmsetup status 2>/dev/null | sed 's/^/  status: /'
 	exit 1
 }
@@ -120,7 +120,7 @@ if [ -n "${RED_C3_DUMP_AFTER:-}" ]; then
 		sleep "$RED_C3_DUMP_AFTER"
 		say "still running after ${RED_C3_DUMP_AFTER}s: redd's log and state follow"
 		redd_diag
-		sed 's/^/  redd.log: /' "$work/redd.log" | tail -n 1500
+		redd_log | tail -n 1500
 	) &
 	dumper=$!
 fi
@@ -194,6 +194,10 @@ s1_s2() {
 		tail -n 20 "$work/fsck.out"
 	fi
 	dmsetup remove fs
+	if [ "$RED_NODE" != 1 ] && ! state_is c active; then
+		say "1+2: the copier device is $(field c 2): redd's log follows"
+		redd_log | tail -n 200
+	fi
 	xowait s1 || rc1=1
 	r1=$xo_result
 	say "1: $r1"
@@ -265,10 +269,11 @@ s3_copier3() {
 
 # ---- 5: kill -9 of redd under application I/O -----------------------------
 s5() {
-	local rc=0 r grace_line resumed_line
+	local rc=0 r grace_line resumed_line errors0
 	[ "$RED_NODE" = 1 ] && post s5-go
 	await 1 s5-go || return 1
 	rm -f "$work/s5.stop"
+	errors0=$(field "$dev" 11)
 	xorun s5 $R5_OFF $R5_LEN $SEED_R5 240 --stop-file "$work/s5.stop"
 	case $RED_NODE in
 	1)
@@ -308,13 +313,13 @@ s5() {
 	if ! timeout 90 tail --pid="$(cat "$work/s5.pid")" -f /dev/null; then
 		say "5: the oracle is stuck 90 s after the stop"
 		redd_diag
-		sed 's/^/  redd.log: /' "$work/redd.log" | tail -n 600
+		redd_log | tail -n 600
 		rc=1
 	fi
 	xowait s5 || rc=1
 	r=$xo_result
 	# no error counted, the copiers still active
-	[ "$(field "$dev" 11)" = 0 ] || { rc=1; r+=" errors=$(field "$dev" 11)"; }
+	[ "$(field "$dev" 11)" = "$errors0" ] || { rc=1; r+=" errors=$errors0->$(field "$dev" 11)"; }
 	[ "$RED_NODE" = 1 ] || state_is c active || { rc=1; r+=" state=$(field c 2)"; }
 	say "5: $r"
 	post s5 "$(verdict $rc)" "$r"
@@ -442,7 +447,7 @@ s4_writer() {
 	k_final=$(wc -l <"$work/s4.log")
 	[ "$stall_ms" -le "$bound" ] || rc=1
 	[ "$after" -ge 20 ] || rc=1
-	grep "no longer waiting for node 3" <(log_since "$line") | head -n 1 | sed 's/^/  /'
+	log_since "$line" | grep "no longer waiting for node 3" | head -n 1 | sed 's/^/  /' || :
 	post s4-done "$k_final"
 	await 2 s4 || rc=1
 	[ "$(fact 2 s4 | cut -d' ' -f1)" = ok ] || rc=1
@@ -518,10 +523,11 @@ case $RED_NODE in
 	if want 6; then s6_prober || :; fi
 	if want 4; then
 		await 1 s4-go || abort "no scenario 4"
+		redd_log | tail -n 300
 		post s4-ready
 		say "4: waiting to be killed"
 		sleep 300
-		sed 's/^/  redd.log: /' "$work/redd.log" | tail -n 1500
+		redd_log | tail -n 1500
 		abort "node 3 was not killed within 300 s"
 	fi
 	await 1 all-done || :
@@ -534,5 +540,5 @@ if [ "$RED_NODE" = 1 ]; then
 	[ "$failed" = 0 ] || exit 1
 fi
 # redd's log, for the record (the guest's /tmp goes with it)
-sed 's/^/  redd.log: /' "$work/redd.log" | tail -n 1500
+redd_log | tail -n 1500
 say "done"
