@@ -118,7 +118,8 @@ def wait_for(what, fn, seconds):
         check("timed out waiting for " + what, time.time() < deadline)
         time.sleep(0.3)
 if sys.argv[2] == "--follow":
-    # (a socket left by a killed redd refuses until the new one replaces it)
+    # Across restarts of redd: a socket left by a killed redd refuses until
+    # the new one replaces it.
     def follow():
         try:
             s = socket.socket(socket.AF_UNIX)
@@ -126,11 +127,13 @@ if sys.argv[2] == "--follow":
             return s
         except (ConnectionRefusedError, FileNotFoundError):
             return None
-    s = wait_for("redd on " + SOCK, follow, 120)
-    s.sendall(b'{"cmd":"events"}\n')
-    for line in s.makefile("rb"):
-        sys.stdout.write(line.decode())
-        sys.stdout.flush()
+    while True:
+        s = wait_for("redd on " + SOCK, follow, 300)
+        s.sendall(b'{"cmd":"events"}\n')
+        for line in s.makefile("rb"):
+            sys.stdout.write(line.decode())
+            sys.stdout.flush()
+        s.close()
 else:
     exec(sys.argv[2])
 PYEOF
@@ -139,7 +142,8 @@ ctl() {
 	out=$("$py" /tmp/ctl.py "$sock" "$1" 2>&1) || die "control socket: $out"
 	[ -z "$out" ] || say "$out"
 }
-# follow_events FILE: the event stream into FILE, in the background.
+# follow_events FILE: the event stream into FILE, in the background, across
+# restarts of redd (started once: Python is slow to start in a guest).
 follow_events() { "$py" /tmp/ctl.py "$sock" --follow >"$1" 2>&1 & }
 
 modprobe dm-mod
@@ -176,9 +180,9 @@ if [ "$RED_NODE" = 1 ]; then
 	dmsetup create w --table "0 $N red $RED_LUN - 64 writer r0"
 	start_redd
 	wait_for "the control socket" test -S "$sock"
-	follow_events /tmp/events1
+	follow_events /tmp/events
 	# the copier starts once we follow the events (at 6 MiB, out of the way)
-	wait_for "the event stream" grep -q exists-done /tmp/events1
+	wait_for "the event stream" grep -q exists-done /tmp/events
 	writeblk "$RED_LUN" /tmp/ready 1536
 	wait_for "writer active at epoch 1" epoch_ge w 1
 	say "writer active: $(dmsetup status w)"
@@ -210,7 +214,7 @@ d = req({"cmd": "down", "resource": "r0"})
 check("down refused while a copier is joined", not d["ok"] and "copier(s) joined" in d["error"], d)
 u = req({"cmd": "status", "resource": "nope"})
 check("unknown resource refused", not u["ok"] and "unknown resource" in u["error"], u)
-e = events("/tmp/events1")
+e = events("/tmp/events")
 check("exists line", any(x.get("type") == "exists" and x["name"] == "r0" for x in e), e)
 check("exists-done", any(x.get("type") == "exists-done" for x in e), e)
 check("peer-connected", 2 in [x["node"] for x in e if x.get("what") == "peer-connected"], e)
@@ -221,19 +225,17 @@ check("member-joined", any(x.get("what") == "member-joined" and x["node"] == 2 f
 	wait "$nc_pid" || die "no word from the copier"
 	grep -q "resumed $RED_RUN_ID" /tmp/hello || die "bad word from the copier: $(cat /tmp/hello)"
 	ctl '
-e = [(x["what"], x.get("node")) for x in events("/tmp/events1") if x.get("what", "").startswith("peer-")]
+e = [(x["what"], x.get("node")) for x in events("/tmp/events") if x.get("what", "").startswith("peer-")]
 check("the copier restart seen as peer events", e[-2:] == [("peer-disconnected", 2), ("peer-connected", 2)], e)
 '
 	restart_redd
 	say "redd restarted after kill -9"
-	# the new redd replaced the stale socket
-	follow_events /tmp/events2
 	writeblk /dev/mapper/w /tmp/new2 768
 	writeblk /dev/mapper/w /tmp/mark2 1024
 	say "wrote NEW2 at 3 MiB and MARK2 at 4 MiB through the writer"
 	# keep serving until the copier has checked, gc'd, rejoined and left
 	ctl '
-left = wait_for("the copier leaving (event)", lambda: [x for x in events("/tmp/events2")
+left = wait_for("the copier leaving (event)", lambda: [x for x in events("/tmp/events")
                 if x.get("what") == "member-left" and x["node"] == 2], '$((3 * wait_s))')[0]
 j = wait_for("a new epoch after the leave", lambda: (lambda j: res(j)["device"]["epoch"] > left["epoch"] and j)(
              req({"cmd": "status", "resource": "r0"})), 60)
