@@ -120,11 +120,6 @@ check "non-root: refused with a reason" err_has nonroot "must run as root"
 check "non-root: no device" no_device r0
 check "nothing created by the refusals" test -z "$(dmsetup ls | grep -v '^No devices')"
 
-# status works without redd, with a warning
-run_rc 0 status-no-redd -c "$C" status
-check "status without redd warns" err_has status-no-redd "redd is not running"
-check "status without redd shows the resources" out_has status-no-redd "r0 role:writer state:down"
-
 # ---- with redd ---------------------------------------------------------
 "$REDD" -c "$C" >"$RED_TMP/redd.log" 2>&1 &
 redd_pid=$!
@@ -132,6 +127,7 @@ for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
 check "redd listens on the configured control socket" test -S "$SOCK"
 
 run_rc 0 up -c "$C" up r0
+check "up: prints the status" out_has up "r0 role:writer state:active"
 check_eq "up: the table" "0 $N red $L - 128 writer r0 2 lease_policy suspend" "$(dmsetup table r0)"
 epoch=0
 for _ in $(seq 100); do
@@ -144,9 +140,6 @@ check "status --json: epoch >= 1" test "${epoch:-0}" -ge 1
 check_eq "status --json: role and state" "writer\"active" "$(json_role_state <"$RED_TMP/status.json")"
 check "status --json: redd running" grep -qF '"running":true' "$RED_TMP/status.json"
 check "status --json: no warning" test ! -s "$RED_TMP/status.err"
-run_rc 0 status-human -c "$C" status
-check "status: human line" out_has status-human "r0 role:writer state:active"
-check "status: write lease shown" out_has status-human "write lease: held"
 
 "$REDCTL" -c "$C" events --json >"$RED_TMP/events.out" 2>"$RED_TMP/events.err" &
 ev_pid=$!
@@ -225,6 +218,7 @@ redd_stop
 run_rc 0 status-redd-gone -c "$C" status c0
 check "status after redd stopped: warning" err_has status-redd-gone "redd is not running"
 check "status after redd stopped: kernel view" out_has status-redd-gone "c0 role:copier state:joining"
+check "status after redd stopped: the store" out_has status-redd-gone "store $store: 0/"
 run_rc 5 down-no-redd -c "$C" down c0
 check "down without redd refused without --force" has_device c0
 run_rc 0 down-force -c "$C" down --force c0
