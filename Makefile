@@ -7,6 +7,9 @@
 #   make check           every test: redd's unit tests and fuzzers, redd on a
 #                        two-guest cluster, then the kernel suites in QEMU
 #                        guests on both Debian kernels
+#   make cluster-check-full  redd on three guests (tools/vm/cluster3-check.sh)
+#                        on both Debian kernels
+#   make stab-figures    the stabilization figures (tools/bench/stab-figures.sh)
 #   make demo            the demonstration
 #   make lint            checkpatch --strict, sparse, W=1, shellcheck
 #
@@ -19,7 +22,7 @@ BUILD := build/$(KVER)
 C ?= 0
 KSRC := Kbuild $(wildcard dm-red/*.c dm-red/*.h) include/uapi/linux/dm-red.h
 
-.PHONY: module all-kernels check demo lint tests clean
+.PHONY: module all-kernels check cluster-check-full stab-figures demo lint tests clean
 
 module: $(BUILD)/dm-red.ko
 
@@ -44,6 +47,18 @@ check:
 	redd/check.sh
 	tools/vm/cluster-check.sh
 	tools/vm/check.sh
+
+cluster-check-full:
+	tools/install-deps.sh
+	redd/check.sh
+	@set -e; for k in $$(find /lib/modules -maxdepth 1 \( -name '6.1.0-*-amd64' -o -name '6.12*-amd64' \) -printf '%f\n' | sort -V); do \
+		CLUSTER_KVER=$$k tools/vm/cluster3-check.sh; \
+	done
+
+stab-figures:
+	tools/install-deps.sh
+	redd/check.sh
+	tools/bench/stab-figures.sh
 
 demo:
 	tools/demo.sh
