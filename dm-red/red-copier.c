@@ -27,16 +27,6 @@ static void red_copier_kick(struct red_dev *rd)
 	queue_work(rd->wq, &rd->work);
 }
 
-static struct red_exc *red_exc_find(struct red_copier *c, u64 chunk)
-{
-	struct red_exc *e;
-
-	hlist_for_each_entry(e, &c->ex_hash[hash_64(chunk, c->ex_bits)], hnode)
-		if (e->chunk == chunk)
-			return e;
-	return NULL;
-}
-
 static struct red_pending *red_pending_find(struct red_copier *c, u64 chunk)
 {
 	struct red_pending *pe;
@@ -45,24 +35,6 @@ static struct red_pending *red_pending_find(struct red_copier *c, u64 chunk)
 		if (pe->chunk == chunk)
 			return pe;
 	return NULL;
-}
-
-static bool red_tracked_busy(struct red_copier *c, u64 chunk)
-{
-	struct red_bio *pb;
-
-	hlist_for_each_entry(pb, &c->tracked[red_hash(chunk)], tnode)
-		if (pb->chunk == chunk)
-			return true;
-	return false;
-}
-
-static void red_remap_store(struct red_dev *rd, struct bio *bio,
-			    struct red_exc *e)
-{
-	bio_set_dev(bio, rd->store->bdev);
-	bio->bi_iter.bi_sector = red_chunk_sector(rd, e->store_chunk) +
-		(bio->bi_iter.bi_sector & (rd->chunk_sectors - 1));
 }
 
 /* Store full or store I/O error: fail every bio from now on. Locked. */
@@ -103,6 +75,11 @@ static int red_copier_route(struct red_dev *rd, struct bio *bio)
 
 	pb->chunk = chunk;
 	spin_lock_irqsave(&c->lock, flags);
+	if (unlikely(rd->role == DM_RED_ROLE_WRITER)) {
+		/* promoted since red_map looked */
+		spin_unlock_irqrestore(&c->lock, flags);
+		return red_promote_map(rd, bio);
+	}
 	if (unlikely(red_copier_lease_over_locked(c)) &&
 	    rd->state != DM_RED_STATE_FAILED) {
 		/* the expiry work raises the event and logs */
@@ -114,6 +91,7 @@ static int red_copier_route(struct red_dev *rd, struct bio *bio)
 		spin_unlock_irqrestore(&c->lock, flags);
 		return DM_MAPIO_KILL;
 	case DM_RED_STATE_JOINING:
+	case DM_RED_STATE_PROMOTING:
 		bio_list_add(&c->joining_held, bio);
 		goto held;
 	default:
@@ -134,6 +112,7 @@ static int red_copier_route(struct red_dev *rd, struct bio *bio)
 	if (bio_data_dir(bio) == READ) {
 		pb->flags |= RED_BIO_TRACKED;
 		hlist_add_head(&pb->tnode, &c->tracked[red_hash(chunk)]);
+		c->nr_tracked++;
 		spin_unlock_irqrestore(&c->lock, flags);
 		bio_set_dev(bio, rd->lun->bdev);
 		return DM_MAPIO_REMAPPED;
@@ -169,10 +148,13 @@ int red_copier_map(struct red_dev *rd, struct bio *bio)
 {
 	if (!bio_sectors(bio)) {
 		/* an empty flush: the store is volatile, the LUN is not ours */
+		if (unlikely(READ_ONCE(rd->c.wb_active)))
+			return red_promote_map(rd, bio);
 		bio_endio(bio);
 		return DM_MAPIO_SUBMITTED;
 	}
-	bio->bi_opf &= ~(REQ_FUA | REQ_PREFLUSH);
+	if (likely(!READ_ONCE(rd->c.wb_active)))
+		bio->bi_opf &= ~(REQ_FUA | REQ_PREFLUSH);
 	return red_copier_route(rd, bio);
 }
 
@@ -196,12 +178,16 @@ int red_copier_end_io(struct red_dev *rd, struct bio *bio, blk_status_t *error)
 	spin_lock_irqsave(&c->lock, flags);
 	if (pb->flags & RED_BIO_TRACKED) {
 		hlist_del(&pb->tnode);
+		if (!--c->nr_tracked)
+			wake_up(&c->idle_wait);
 		pe = red_pending_find(c, pb->chunk);
 		if (pe && pe->drain_wait && !red_tracked_busy(c, pb->chunk)) {
 			pe->drain_wait = false;
 			red_pending_queue_locked(rd, pe);
 			kick = true;
 		}
+		if (c->wb_inflight && red_promote_drained_locked(rd, pb->chunk))
+			kick = true;
 	} else {
 		pe = red_pending_find(c, pb->chunk);
 		if (pe) {
@@ -516,7 +502,8 @@ int red_copier_preserve(struct red_dev *rd, u64 epoch, u64 req_id,
 	memcpy(p->ranges, ranges, nr * sizeof(*ranges));
 
 	spin_lock_irqsave(&c->lock, flags);
-	if (rd->state == DM_RED_STATE_JOINING)
+	if (rd->state == DM_RED_STATE_JOINING ||
+	    rd->state == DM_RED_STATE_PROMOTING)
 		r = -EAGAIN;
 	else if (rd->state == DM_RED_STATE_FAILED)
 		r = -EIO;
@@ -563,9 +550,8 @@ static void red_copier_send(struct red_dev *rd)
 	}
 }
 
-void red_copier_work(struct work_struct *work)
+void red_copier_work(struct red_dev *rd)
 {
-	struct red_dev *rd = container_of(work, struct red_dev, work);
 	struct red_copier *c = &rd->c;
 	struct bio_list writes = BIO_EMPTY_LIST, redo = BIO_EMPTY_LIST;
 	struct red_pending *pe;
@@ -731,6 +717,11 @@ int red_copier_gc(struct red_dev *rd)
 
 	/* 2 */
 	spin_lock_irqsave(&c->lock, flags);
+	if (rd->state == DM_RED_STATE_PROMOTING) {
+		spin_unlock_irqrestore(&c->lock, flags);
+		DMERR("%s: gc refused: the copier is being promoted", rd->name);
+		return -EBUSY;
+	}
 	WRITE_ONCE(rd->state, DM_RED_STATE_JOINING);
 	spin_unlock_irqrestore(&c->lock, flags);
 
@@ -791,7 +782,12 @@ int red_copier_init(struct red_dev *rd)
 	INIT_LIST_HEAD(&c->preqs);
 	INIT_LIST_HEAD(&c->outbox);
 	init_waitqueue_head(&c->idle_wait);
-	INIT_WORK(&rd->work, red_copier_work);
+	INIT_LIST_HEAD(&c->wb_todo);
+	INIT_LIST_HEAD(&c->wb_ready);
+	for (i = 0; i < RED_HASH_SIZE; i++)
+		INIT_HLIST_HEAD(&c->wb_busy[i]);
+	bio_list_init(&c->wb_redo);
+	bio_list_init(&c->wb_flushes);
 	INIT_DELAYED_WORK(&c->lease_work, red_copier_lease_work);
 
 	c->kc = dm_kcopyd_client_create(NULL);
@@ -837,7 +833,7 @@ void red_copier_stats(struct red_dev *rd, u64 *used, unsigned long *held,
 	unsigned long flags;
 
 	spin_lock_irqsave(&c->lock, flags);
-	*used = c->store_next;
+	*used = rd->role == DM_RED_ROLE_WRITER ? c->wb_left : c->store_next;
 	*held = c->nr_held;
 	*outstanding = c->nr_preqs;
 	p = list_first_entry_or_null(&c->preqs, struct red_preq, list);

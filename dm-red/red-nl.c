@@ -149,18 +149,17 @@ static int red_nl_fill_state(struct sk_buff *skb, struct red_dev *rd)
 	u64 stable = 0, used = 0, total = 0;
 	u32 lease = 0;
 
-	if (rd->role == DM_RED_ROLE_WRITER) {
-		red_writer_stats(rd, &stable, &held, &outstanding, &oldest_ms);
-		lease = red_writer_lease_left_ms(rd);
-	} else {
-		red_copier_stats(rd, &used, &held, &outstanding, &oldest_ms);
+	red_stats(rd, &used, &stable, &held, &outstanding, &oldest_ms);
+	if (rd->store)
 		total = rd->c.store_total;
+	if (red_role(rd) == DM_RED_ROLE_WRITER)
+		lease = red_writer_lease_left_ms(rd);
+	else
 		lease = red_copier_lease_left_ms(rd);
-	}
 	if (nla_put_string(skb, DM_RED_A_RESOURCE, rd->name) ||
 	    nla_put_string(skb, DM_RED_A_DM_NAME, dm_device_name(md)) ||
-	    nla_put_u32(skb, DM_RED_A_ROLE, rd->role) ||
-	    nla_put_u32(skb, DM_RED_A_STATE, READ_ONCE(rd->state)) ||
+	    nla_put_u32(skb, DM_RED_A_ROLE, red_role(rd)) ||
+	    nla_put_u32(skb, DM_RED_A_STATE, red_dev_state(rd)) ||
 	    nla_put_u64_64bit(skb, DM_RED_A_EPOCH, READ_ONCE(rd->epoch),
 			      DM_RED_A_PAD) ||
 	    nla_put_u32(skb, DM_RED_A_CHUNK_SECTORS, rd->chunk_sectors) ||
@@ -203,7 +202,7 @@ void red_nl_event(struct red_dev *rd, enum dm_red_event ev)
 	if (!r && rd) {
 		if (ev == DM_RED_EV_DESTROYED)
 			r = nla_put_string(skb, DM_RED_A_RESOURCE, rd->name) ?:
-			    nla_put_u32(skb, DM_RED_A_ROLE, rd->role);
+			    nla_put_u32(skb, DM_RED_A_ROLE, red_role(rd));
 		else
 			r = red_nl_fill_state(skb, rd);
 	}
@@ -231,7 +230,7 @@ static struct red_dev *red_nl_dev(struct genl_info *info,
 		*err = -ENODEV;
 		return NULL;
 	}
-	if (role && rd->role != role) {
+	if (role && red_role(rd) != role) {
 		if (role == DM_RED_ROLE_WRITER)
 			NL_SET_ERR_MSG(info->extack,
 				       "request applies to a writer only");
@@ -473,13 +472,37 @@ static int red_nl_lease(struct sk_buff *skb, struct genl_info *info)
 
 	mutex_lock(&red_devices_mutex);
 	rd = red_nl_dev(info, 0, &r);
-	if (rd && rd->role == DM_RED_ROLE_WRITER)
+	if (rd && red_role(rd) == DM_RED_ROLE_WRITER)
 		r = red_writer_lease(rd,
 				     nla_get_u32(info->attrs[DM_RED_A_LEASE_MS]));
 	else if (rd)
 		r = red_copier_lease(rd,
 				     nla_get_u32(info->attrs[DM_RED_A_LEASE_MS]));
 	mutex_unlock(&red_devices_mutex);
+	return r;
+}
+
+static int red_nl_promote(struct sk_buff *skb, struct genl_info *info)
+{
+	struct red_dev *rd;
+	int r = 0;
+
+	if (GENL_REQ_ATTR_CHECK(info, DM_RED_A_RESOURCE) ||
+	    GENL_REQ_ATTR_CHECK(info, DM_RED_A_EPOCH) ||
+	    GENL_REQ_ATTR_CHECK(info, DM_RED_A_MEMBERS))
+		return -EINVAL;
+
+	mutex_lock(&red_devices_mutex);
+	rd = red_nl_dev(info, DM_RED_ROLE_COPIER, &r);
+	if (rd)
+		r = red_promote(rd, nla_get_u64(info->attrs[DM_RED_A_EPOCH]),
+				nla_get_u32(info->attrs[DM_RED_A_MEMBERS]));
+	mutex_unlock(&red_devices_mutex);
+	if (r == -ESTALE)
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[DM_RED_A_EPOCH],
+				    "the new writer epoch must be above the device's");
+	else if (r == -EBUSY)
+		NL_SET_ERR_MSG(info->extack, "copier is not active");
 	return r;
 }
 
@@ -518,6 +541,11 @@ static const struct genl_small_ops red_nl_ops[] = {
 	{
 		.cmd = DM_RED_CMD_LEASE,
 		.doit = red_nl_lease,
+		.flags = GENL_ADMIN_PERM,
+	},
+	{
+		.cmd = DM_RED_CMD_PROMOTE,
+		.doit = red_nl_promote,
 		.flags = GENL_ADMIN_PERM,
 	},
 };

@@ -39,6 +39,10 @@ const char *red_state_name(enum dm_red_state state)
 		return "draining";
 	case DM_RED_STATE_FAILED:
 		return "failed";
+	case DM_RED_STATE_PROMOTING:
+		return "promoting";
+	case DM_RED_STATE_WRITEBACK:
+		return "writeback";
 	}
 	return "unknown";
 }
@@ -66,12 +70,39 @@ void red_kick_all_resend(void)
 
 	mutex_lock(&red_devices_mutex);
 	list_for_each_entry(rd, &red_devices, list) {
-		if (rd->role == DM_RED_ROLE_WRITER)
+		if (red_role(rd) == DM_RED_ROLE_WRITER)
 			red_writer_resend(rd);
 		else
 			red_copier_resend(rd);
 	}
 	mutex_unlock(&red_devices_mutex);
+}
+
+/*
+ * The counters of status and of the netlink state attributes.  A promoted
+ * copier counts the exceptions still to write back as used.
+ */
+void red_stats(struct red_dev *rd, u64 *used, u64 *stable, unsigned long *held,
+	       unsigned long *outstanding, unsigned int *oldest_ms)
+{
+	unsigned long c_held = 0, c_out = 0;
+	unsigned int c_oldest = 0;
+
+	*used = 0;
+	*stable = 0;
+	*held = 0;
+	*outstanding = 0;
+	*oldest_ms = 0;
+	if (red_role(rd) == DM_RED_ROLE_WRITER)
+		red_writer_stats(rd, stable, held, outstanding, oldest_ms);
+	if (!rd->store)
+		return;
+	red_copier_stats(rd, used, &c_held, &c_out, &c_oldest);
+	*held += c_held;
+	if (red_role(rd) == DM_RED_ROLE_COPIER) {
+		*outstanding = c_out;
+		*oldest_ms = c_oldest;
+	}
 }
 
 /* Is the dm device open (mounted, or held open by a program)? */
@@ -82,12 +113,29 @@ bool red_dev_is_open(struct red_dev *rd)
 	return atomic_read(&dm_disk(md)->part0->bd_openers) > 0;
 }
 
+/*
+ * The device's worker.  A promoted copier runs the writer's worker and the
+ * write-back; the copier's own lists are empty by then.
+ */
+static void red_work(struct work_struct *work)
+{
+	struct red_dev *rd = container_of(work, struct red_dev, work);
+
+	if (red_role(rd) == DM_RED_ROLE_WRITER) {
+		red_writer_work(rd);
+		if (rd->store)
+			red_promote_step(rd);
+	} else {
+		red_copier_work(rd);
+	}
+}
+
 static void red_resend_work(struct work_struct *work)
 {
 	struct red_dev *rd = container_of(to_delayed_work(work), struct red_dev,
 					  resend_work);
 
-	if (rd->role == DM_RED_ROLE_WRITER)
+	if (red_role(rd) == DM_RED_ROLE_WRITER)
 		red_writer_resend(rd);
 	else
 		red_copier_resend(rd);
@@ -301,13 +349,14 @@ static int red_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		goto bad_store;
 	}
 	INIT_DELAYED_WORK(&rd->resend_work, red_resend_work);
+	INIT_WORK(&rd->work, red_work);
+	INIT_WORK(&rd->promote_work, red_promote_work);
 
-	if (rd->role == DM_RED_ROLE_WRITER) {
-		rd->w.lease_error = lease_error;
+	rd->w.lease_error = lease_error;
+	if (rd->role == DM_RED_ROLE_WRITER)
 		r = red_writer_init(rd);
-	} else {
+	else
 		r = red_copier_init(rd);
-	}
 	if (r) {
 		ti->error = "cannot allocate role state";
 		goto bad_wq;
@@ -349,6 +398,7 @@ bad_role:
 		red_writer_exit(rd);
 	else
 		red_copier_exit(rd);
+	cancel_work_sync(&rd->work);
 bad_wq:
 	destroy_workqueue(rd->wq);
 bad_store:
@@ -371,13 +421,22 @@ static void red_dtr(struct dm_target *ti)
 	list_del(&rd->list);
 	mutex_unlock(&red_devices_mutex);
 
-	/* 2. Stop the workers, then free the role state. */
+	/*
+	 * 2. Stop the workers, then free the role state: the writer's first
+	 *    (it waits for the write-back copies of a promoted copier), then
+	 *    the copier's and the write-back's.  A promotion still setting up
+	 *    finishes first.
+	 */
+	flush_work(&rd->promote_work);
 	cancel_delayed_work_sync(&rd->resend_work);
 	flush_workqueue(rd->wq);
-	if (rd->role == DM_RED_ROLE_WRITER)
-		red_writer_exit(rd);
-	else
+	red_writer_exit(rd);
+	if (rd->store) {
 		red_copier_exit(rd);
+		red_promote_exit(rd);
+	}
+	cancel_work_sync(&rd->work);
+	cancel_delayed_work_sync(&rd->resend_work);
 	destroy_workqueue(rd->wq);
 
 	red_nl_event(rd, DM_RED_EV_DESTROYED);
@@ -395,8 +454,11 @@ static int red_map(struct dm_target *ti, struct bio *bio)
 	struct red_bio *pb = dm_per_bio_data(bio, sizeof(struct red_bio));
 
 	pb->flags = 0;
-	if (rd->role == DM_RED_ROLE_WRITER)
+	if (red_role(rd) == DM_RED_ROLE_WRITER) {
+		if (unlikely(rd->store && READ_ONCE(rd->c.wb_active)))
+			return red_promote_map(rd, bio);
 		return red_writer_map(rd, bio);
+	}
 	return red_copier_map(rd, bio);
 }
 
@@ -404,12 +466,14 @@ static int red_end_io(struct dm_target *ti, struct bio *bio,
 		      blk_status_t *error)
 {
 	struct red_dev *rd = ti->private;
+	struct red_bio *pb = dm_per_bio_data(bio, sizeof(struct red_bio));
 
-	if (rd->role == DM_RED_ROLE_WRITER) {
+	/* by what the bio did, not by the role: a copier may be promoted */
+	if (pb->flags & RED_BIO_COUNTED)
 		red_writer_end_io(rd, bio);
-		return DM_ENDIO_DONE;
-	}
-	return red_copier_end_io(rd, bio, error);
+	if (pb->flags & (RED_BIO_TRACKED | RED_BIO_FILLS))
+		return red_copier_end_io(rd, bio, error);
+	return DM_ENDIO_DONE;
 }
 
 static void red_status(struct dm_target *ti, status_type_t type,
@@ -417,30 +481,28 @@ static void red_status(struct dm_target *ti, status_type_t type,
 		       unsigned int maxlen)
 {
 	struct red_dev *rd = ti->private;
+	enum dm_red_role role = red_role(rd);
 	unsigned int sz = 0, oldest_ms = 0;
 	unsigned long held = 0, outstanding = 0;
 	u64 stable = 0, used = 0;
 
-	if (rd->role == DM_RED_ROLE_WRITER)
-		red_writer_stats(rd, &stable, &held, &outstanding, &oldest_ms);
-	else
-		red_copier_stats(rd, &used, &held, &outstanding, &oldest_ms);
+	red_stats(rd, &used, &stable, &held, &outstanding, &oldest_ms);
 
 	switch (type) {
 	case STATUSTYPE_INFO:
 		DMEMIT("%s %s %llu %llu/%llu %llu/%llu %lu %lu %u %lld %lld %lld %u %s",
-		       red_role_name(rd->role),
-		       red_state_name(READ_ONCE(rd->state)),
+		       red_role_name(role),
+		       red_state_name(red_dev_state(rd)),
 		       READ_ONCE(rd->epoch), used,
-		       rd->role == DM_RED_ROLE_COPIER ? rd->c.store_total : 0ULL,
+		       rd->store ? rd->c.store_total : 0ULL,
 		       stable, rd->nr_chunks, held, outstanding, oldest_ms,
 		       atomic64_read(&rd->stat_preserves),
 		       atomic64_read(&rd->stat_cow),
 		       atomic64_read(&rd->stat_errors),
-		       rd->role == DM_RED_ROLE_WRITER ?
+		       role == DM_RED_ROLE_WRITER ?
 				red_writer_lease_left_ms(rd) :
 				red_copier_lease_left_ms(rd),
-		       rd->role == DM_RED_ROLE_COPIER ? "-" :
+		       role == DM_RED_ROLE_COPIER ? "-" :
 				rd->w.lease_error ? "error" : "suspend");
 		break;
 	case STATUSTYPE_TABLE:
@@ -449,9 +511,9 @@ static void red_status(struct dm_target *ti, status_type_t type,
 	case STATUSTYPE_IMA:
 		DMEMIT_TARGET_NAME_VERSION(ti->type);
 		DMEMIT(",role=%s,resource=%s,chunk_sectors=%llu,state=%s,epoch=%llu;",
-		       red_role_name(rd->role), rd->name,
+		       red_role_name(role), rd->name,
 		       (unsigned long long)rd->chunk_sectors,
-		       red_state_name(READ_ONCE(rd->state)),
+		       red_state_name(red_dev_state(rd)),
 		       READ_ONCE(rd->epoch));
 		break;
 	}
@@ -463,7 +525,7 @@ static int red_message(struct dm_target *ti, unsigned int argc, char **argv,
 	struct red_dev *rd = ti->private;
 
 	if (argc == 1 && !strcasecmp(argv[0], "gc")) {
-		if (rd->role != DM_RED_ROLE_COPIER) {
+		if (red_role(rd) != DM_RED_ROLE_COPIER) {
 			DMERR("%s: gc applies to a copier only", rd->name);
 			return -EINVAL;
 		}

@@ -198,10 +198,7 @@ int red_writer_map(struct red_dev *rd, struct bio *bio)
 
 void red_writer_end_io(struct red_dev *rd, struct bio *bio)
 {
-	struct red_bio *pb = dm_per_bio_data(bio, sizeof(struct red_bio));
-
-	if (pb->flags & RED_BIO_COUNTED)
-		percpu_ref_put(&rd->w.inflight);
+	percpu_ref_put(&rd->w.inflight);
 }
 
 /* ---- the worker ---------------------------------------------------- */
@@ -283,6 +280,7 @@ again:
 			nr_spare--;
 			st->chunk = c;
 			bio_list_init(&st->bios);
+			INIT_LIST_HEAD(&st->wbs);
 			hlist_add_head(&st->hnode, &w->stabs[red_hash(c)]);
 			list_add_tail(&st->unsent, &w->unsent);
 		}
@@ -448,19 +446,79 @@ retry_unlocked:
 		queue_delayed_work(rd->wq, &rd->resend_work, HZ / 10);
 }
 
-void red_writer_work(struct work_struct *work)
+/*
+ * Route one exception of a promoted copier to its write-back: once its
+ * chunk is stable in the current epoch it is claimed (its bios held), and
+ * once claimed and still stable its copy starts, under the write lease and
+ * holding an inflight ref (so an epoch change waits for it).
+ */
+void red_writer_wb_route(struct red_dev *rd, struct red_wb *wb)
 {
-	struct red_dev *rd = container_of(work, struct red_dev, work);
+	struct red_writer *w = &rd->w;
+	struct red_stab *st, *spare;
+	struct red_smap *sm;
+
+	spare = kmalloc(sizeof(*spare), GFP_NOIO | __GFP_NOFAIL);
+	spin_lock(&w->lock);
+	if (w->blocked || !red_lease_ok(w)) {
+		/* the epoch worker and LEASE kick the worker again */
+		list_add_tail(&wb->list, &w->wb_ready);
+		goto out;
+	}
+	sm = rcu_dereference_protected(w->smap, lockdep_is_held(&w->lock));
+	if (red_smap_test(sm, wb->chunk)) {
+		if (!wb->claimed) {
+			/* hold the chunk's bios first; routed again after */
+			spin_unlock(&w->lock);
+			kfree(spare);
+			red_promote_claim(rd, wb);
+			return;
+		}
+		/* not blocked, so the ref is live */
+		if (!percpu_ref_tryget_live(&w->inflight)) {
+			list_add_tail(&wb->list, &w->wb_ready);
+			goto out;
+		}
+		spin_unlock(&w->lock);
+		kfree(spare);
+		red_promote_copy(rd, wb);
+		return;
+	}
+	st = red_stab_find(w, wb->chunk);
+	if (!st) {
+		st = spare;
+		spare = NULL;
+		st->chunk = wb->chunk;
+		bio_list_init(&st->bios);
+		INIT_LIST_HEAD(&st->wbs);
+		hlist_add_head(&st->hnode, &w->stabs[red_hash(st->chunk)]);
+		list_add_tail(&st->unsent, &w->unsent);
+	}
+	list_add_tail(&wb->list, &st->wbs);
+out:
+	spin_unlock(&w->lock);
+	kfree(spare);
+}
+
+void red_writer_work(struct red_dev *rd)
+{
 	struct red_writer *w = &rd->w;
 	struct bio_list bios = BIO_EMPTY_LIST;
+	struct red_wb *wb, *tmp;
+	LIST_HEAD(wbs);
 	struct bio *bio;
 
 	spin_lock(&w->lock);
 	red_bio_list_take(&bios, &w->incoming);
+	list_splice_init(&w->wb_ready, &wbs);
 	spin_unlock(&w->lock);
 
 	while ((bio = bio_list_pop(&bios)))
 		red_writer_route(rd, bio);
+	list_for_each_entry_safe(wb, tmp, &wbs, list) {
+		list_del_init(&wb->list);
+		red_writer_wb_route(rd, wb);
+	}
 
 	red_writer_batch(rd);
 	red_writer_send(rd);
@@ -545,6 +603,8 @@ int red_writer_ack(struct red_dev *rd, u64 epoch, u64 req_id, int error)
 			} else {
 				bio_list_merge(&w->incoming, &st->bios);
 			}
+			/* a failed write-back stabilization is tried again */
+			list_splice_tail_init(&st->wbs, &w->wb_ready);
 			list_add(&st->unsent, &dead);
 		}
 	}
@@ -684,6 +744,7 @@ static void red_writer_epoch_work(struct work_struct *work)
 			hlist_del(&st->hnode);
 			list_del_init(&st->unsent);
 			bio_list_merge(&w->drain_held, &st->bios);
+			list_splice_tail_init(&st->wbs, &w->wb_ready);
 			list_add(&st->unsent, &dead_stabs);
 		}
 	}
@@ -715,7 +776,11 @@ static void red_writer_epoch_work(struct work_struct *work)
 
 /* ---- set-up, status ------------------------------------------------ */
 
-int red_writer_init(struct red_dev *rd)
+/*
+ * Set up the writer state with every chunk unstable, or every chunk stable
+ * (an epoch without copiers).  The caller sets the epoch and the state.
+ */
+static int red_writer_alloc(struct red_dev *rd, bool all_stable)
 {
 	struct red_writer *w = &rd->w;
 	struct red_smap *sm;
@@ -731,14 +796,13 @@ int red_writer_init(struct red_dev *rd)
 	bio_list_init(&w->incoming);
 	bio_list_init(&w->lease_held);
 	bio_list_init(&w->drain_held);
+	INIT_LIST_HEAD(&w->wb_ready);
 	init_completion(&w->drained);
 	atomic64_set(&w->nr_stable, 0);
-	INIT_WORK(&rd->work, red_writer_work);
 	INIT_WORK(&w->epoch_work, red_writer_epoch_work);
 	INIT_DELAYED_WORK(&w->lease_work, red_writer_lease_work);
 
-	/* epoch 0: every chunk unstable until the daemon sets an epoch */
-	sm = red_smap_alloc(rd->nr_chunks, false);
+	sm = red_smap_alloc(rd->nr_chunks, all_stable);
 	if (!sm)
 		return -ENOMEM;
 	r = percpu_ref_init(&w->inflight, red_writer_release,
@@ -748,9 +812,27 @@ int red_writer_init(struct red_dev *rd)
 		return r;
 	}
 	RCU_INIT_POINTER(w->smap, sm);
+	w->ready = true;
+	return 0;
+}
+
+int red_writer_init(struct red_dev *rd)
+{
+	int r;
+
+	/* epoch 0: every chunk unstable until the daemon sets an epoch */
+	r = red_writer_alloc(rd, false);
+	if (r)
+		return r;
 	rd->epoch = 0;
 	rd->state = DM_RED_STATE_ACTIVE;
 	return 0;
+}
+
+/* A copier being promoted: the writer state for @members copiers. */
+int red_writer_setup(struct red_dev *rd, u32 members)
+{
+	return red_writer_alloc(rd, members == 0);
 }
 
 /*
@@ -765,9 +847,10 @@ void red_writer_exit(struct red_dev *rd)
 	struct hlist_node *tmp;
 	unsigned int i;
 
+	if (!w->ready)
+		return;
 	cancel_work_sync(&w->epoch_work);
 	cancel_delayed_work_sync(&w->lease_work);
-	cancel_work_sync(&rd->work);
 	percpu_ref_kill(&w->inflight);
 	wait_for_completion(&w->drained);
 	percpu_ref_exit(&w->inflight);

@@ -49,6 +49,27 @@ struct red_stab {
 	struct list_head unsent;	/* in red_writer.unsent until batched */
 	u64 chunk;
 	struct bio_list bios;		/* writes waiting for this chunk */
+	struct list_head wbs;		/* struct red_wb waiting for it */
+};
+
+/*
+ * Promotion: one exception to write back to the LUN.  Once its chunk is
+ * stable it is claimed (hashed in red_copier.wb_busy, every bio of its
+ * chunk held) until its copy is done; then the exception is dropped and
+ * the held bios are routed again.  Its list node is in at most one of
+ * red_copier.wb_todo, red_copier.wb_ready, red_writer.wb_ready or
+ * red_stab.wbs; while it waits for store I/O to drain or while its copy
+ * runs it is in none.
+ */
+struct red_wb {
+	struct list_head list;
+	struct hlist_node hnode;	/* in red_copier.wb_busy once claimed */
+	struct red_dev *rd;
+	u64 chunk;
+	u64 store_chunk;
+	struct bio_list held;		/* bios of the chunk, while claimed */
+	bool claimed;			/* hashed in wb_busy, bios held */
+	bool drain_wait;		/* store I/O of the chunk in flight */
 };
 
 /* Writer: one STABILIZE request (a batch of coalesced ranges). */
@@ -94,6 +115,7 @@ struct red_writer {
 	struct bio_list incoming;	/* to be routed by the worker */
 	struct bio_list lease_held;	/* waiting for a lease */
 	struct bio_list drain_held;	/* arrived while draining */
+	struct list_head wb_ready;	/* red_wb to stabilize or copy */
 	unsigned long nr_held;		/* bios held in any of the above */
 	u64 next_req_id;
 	/* NEW_EPOCH in progress and its EPOCH_DONE still to deliver */
@@ -103,6 +125,7 @@ struct red_writer {
 	u32 epoch_members;
 
 	atomic64_t nr_stable;		/* bits set in the current smap */
+	bool ready;			/* set up (writer table or promoted) */
 	struct work_struct epoch_work;
 	struct delayed_work lease_work;	/* raises LEASE_EXPIRED on time */
 };
@@ -153,7 +176,12 @@ struct red_copier {
 	struct hlist_head *ex_hash;	/* complete exceptions */
 	unsigned int ex_bits;
 	struct hlist_head pe_hash[RED_HASH_SIZE];	/* pending exceptions */
-	struct hlist_head tracked[RED_HASH_SIZE];	/* LUN reads in flight */
+	/*
+	 * tracked: LUN reads in flight; on a promoted copier also every
+	 * store read and write in flight (the write-back drains them).
+	 */
+	struct hlist_head tracked[RED_HASH_SIZE];
+	unsigned long nr_tracked;
 	u64 store_next;			/* bump allocator: chunks used */
 	u64 store_total;
 	unsigned long nr_pending;
@@ -166,7 +194,27 @@ struct red_copier {
 	struct list_head new_preqs;	/* PRESERVE requests to start */
 	struct list_head preqs;		/* PRESERVE requests in progress */
 	struct list_head outbox;	/* finished, PRESERVE_DONE unsent */
-	wait_queue_head_t idle_wait;	/* nr_pending and nr_preqs reach 0 */
+	/* nr_pending and nr_preqs reach 0; nr_tracked reaches 0 */
+	wait_queue_head_t idle_wait;
+
+	/*
+	 * Promotion (write-back of the store to the LUN), lock.  wb_active
+	 * is also read with READ_ONCE by map to choose the path.
+	 */
+	bool wb_active;
+	struct list_head wb_todo;	/* red_wb not yet claimed, by chunk */
+	struct list_head wb_ready;	/* drained or failed: route again */
+	struct hlist_head wb_busy[RED_HASH_SIZE];	/* claimed red_wb */
+	struct bio_list wb_redo;	/* bios to route on the promoted path */
+	struct bio_list wb_flushes;	/* flushes waiting for the end */
+	unsigned int wb_inflight;	/* red_wb out of wb_todo, not done */
+	u64 wb_total;
+	u64 wb_left;
+	unsigned long wb_started;	/* jiffies */
+	bool wb_finishing;		/* red_promote_finish under way */
+	struct red_wb *wb_array;	/* every red_wb, one allocation */
+	u64 promote_epoch;		/* PROMOTE -> promote_work */
+	u32 promote_members;
 
 	/*
 	 * Read lease: armed by the first LEASE, then renewed by the daemon.
@@ -183,7 +231,11 @@ struct red_copier {
 struct red_dev {
 	struct dm_target *ti;
 	struct dm_dev *lun;
-	struct dm_dev *store;		/* copier only */
+	struct dm_dev *store;		/* copier table only */
+	/*
+	 * role: the table's, until a copier is promoted; it then changes
+	 * once, under c.lock, after w is set up (READ_ONCE elsewhere).
+	 */
 	enum dm_red_role role;
 	char name[DM_RED_RESOURCE_MAX];
 	char *table;			/* constructor arguments, as given */
@@ -202,6 +254,7 @@ struct red_dev {
 
 	struct workqueue_struct *wq;
 	struct work_struct work;	/* the role's main worker */
+	struct work_struct promote_work; /* copier -> writer set-up */
 	struct delayed_work resend_work; /* retry delivery to the daemon */
 
 	/* counters, reported in status */
@@ -209,10 +262,10 @@ struct red_dev {
 	atomic64_t stat_cow;
 	atomic64_t stat_errors;
 
-	union {
-		struct red_writer w;
-		struct red_copier c;
-	};
+	/* w is set up on a writer or when a copier is promoted */
+	struct red_writer w;
+	/* c is set up on a copier table (rd->store != NULL) */
+	struct red_copier c;
 };
 
 /* Per-bio data. */
@@ -249,11 +302,63 @@ static inline unsigned int red_hash(u64 chunk)
 	return hash_64(chunk, RED_HASH_BITS);
 }
 
+static inline struct red_exc *red_exc_find(struct red_copier *c, u64 chunk)
+{
+	struct red_exc *e;
+
+	hlist_for_each_entry(e, &c->ex_hash[hash_64(chunk, c->ex_bits)], hnode)
+		if (e->chunk == chunk)
+			return e;
+	return NULL;
+}
+
+static inline bool red_tracked_busy(struct red_copier *c, u64 chunk)
+{
+	struct red_bio *pb;
+
+	hlist_for_each_entry(pb, &c->tracked[red_hash(chunk)], tnode)
+		if (pb->chunk == chunk)
+			return true;
+	return false;
+}
+
+static inline void red_remap_store(struct red_dev *rd, struct bio *bio,
+				   struct red_exc *e)
+{
+	bio_set_dev(bio, rd->store->bdev);
+	bio->bi_iter.bi_sector = red_chunk_sector(rd, e->store_chunk) +
+		(bio->bi_iter.bi_sector & (rd->chunk_sectors - 1));
+}
+
+/*
+ * The role, ordered after the set-up of what it implies (a promoted
+ * copier's writer state and write-back): pairs with the release in
+ * red_promote_work().
+ */
+static inline enum dm_red_role red_role(struct red_dev *rd)
+{
+	/* acquire: pairs with smp_store_release() in red_promote_work() */
+	return smp_load_acquire(&rd->role);
+}
+
+/* The state to report: a promoted copier writing back shows writeback. */
+static inline enum dm_red_state red_dev_state(struct red_dev *rd)
+{
+	enum dm_red_state st = READ_ONCE(rd->state);
+
+	if (st == DM_RED_STATE_ACTIVE && rd->store &&
+	    red_role(rd) == DM_RED_ROLE_WRITER && READ_ONCE(rd->c.wb_active))
+		return DM_RED_STATE_WRITEBACK;
+	return st;
+}
+
 extern bool red_test_skip_drain;
 
 /* red-target.c */
 const char *red_state_name(enum dm_red_state state);
 bool red_dev_is_open(struct red_dev *rd);
+void red_stats(struct red_dev *rd, u64 *used, u64 *stable, unsigned long *held,
+	       unsigned long *outstanding, unsigned int *oldest_ms);
 struct red_dev *red_find_locked(const char *name);
 void red_kick_all_resend(void);
 extern struct mutex red_devices_mutex;
@@ -261,10 +366,12 @@ extern struct list_head red_devices;
 
 /* red-writer.c */
 int red_writer_init(struct red_dev *rd);
+int red_writer_setup(struct red_dev *rd, u32 members);
+void red_writer_wb_route(struct red_dev *rd, struct red_wb *wb);
 void red_writer_exit(struct red_dev *rd);
 int red_writer_map(struct red_dev *rd, struct bio *bio);
 void red_writer_end_io(struct red_dev *rd, struct bio *bio);
-void red_writer_work(struct work_struct *work);
+void red_writer_work(struct red_dev *rd);
 void red_writer_resend(struct red_dev *rd);
 int red_writer_ack(struct red_dev *rd, u64 epoch, u64 req_id, int error);
 int red_writer_new_epoch(struct red_dev *rd, u64 req_id, u32 members);
@@ -278,7 +385,7 @@ int red_copier_init(struct red_dev *rd);
 void red_copier_exit(struct red_dev *rd);
 int red_copier_map(struct red_dev *rd, struct bio *bio);
 int red_copier_end_io(struct red_dev *rd, struct bio *bio, blk_status_t *error);
-void red_copier_work(struct work_struct *work);
+void red_copier_work(struct red_dev *rd);
 void red_copier_resend(struct red_dev *rd);
 int red_copier_preserve(struct red_dev *rd, u64 epoch, u64 req_id,
 			const struct dm_red_range *ranges, unsigned int nr);
@@ -288,6 +395,16 @@ int red_copier_lease(struct red_dev *rd, u32 ms);
 u32 red_copier_lease_left_ms(struct red_dev *rd);
 void red_copier_stats(struct red_dev *rd, u64 *used, unsigned long *held,
 		      unsigned long *outstanding, unsigned int *oldest_ms);
+
+/* red-promote.c */
+int red_promote(struct red_dev *rd, u64 epoch, u32 members);
+void red_promote_work(struct work_struct *work);
+int red_promote_map(struct red_dev *rd, struct bio *bio);
+void red_promote_step(struct red_dev *rd);
+bool red_promote_drained_locked(struct red_dev *rd, u64 chunk);
+void red_promote_copy(struct red_dev *rd, struct red_wb *wb);
+void red_promote_claim(struct red_dev *rd, struct red_wb *wb);
+void red_promote_exit(struct red_dev *rd);
 
 /* red-nl.c */
 int red_nl_init(void);

@@ -428,6 +428,52 @@ static void run_bad(void)
 	put_res(m, copier);
 	P(nla_put_u32(m, DM_RED_A_LEASE_MS, 3600001));
 	check("LEASE with LEASE_MS above one hour", m, EXPECT(ERANGE, EINVAL));
+
+	/* -- PROMOTE: every malformed or refused form (a valid one would act) -- */
+	m = M(DM_RED_CMD_PROMOTE);
+	put_res(m, copier);
+	P(nla_put_u64(m, DM_RED_A_EPOCH, c0.epoch + 1));
+	check("PROMOTE without MEMBERS", m, EXPECT(EINVAL));
+	m = M(DM_RED_CMD_PROMOTE);
+	put_res(m, copier);
+	P(nla_put_u32(m, DM_RED_A_MEMBERS, 1));
+	check("PROMOTE without EPOCH", m, EXPECT(EINVAL));
+	m = M(DM_RED_CMD_PROMOTE);
+	P(nla_put_u64(m, DM_RED_A_EPOCH, c0.epoch + 1));
+	P(nla_put_u32(m, DM_RED_A_MEMBERS, 1));
+	check("PROMOTE without RESOURCE", m, EXPECT(EINVAL));
+	m = M(DM_RED_CMD_PROMOTE);
+	put_res(m, NO_SUCH_DEV);
+	P(nla_put_u64(m, DM_RED_A_EPOCH, c0.epoch + 1));
+	P(nla_put_u32(m, DM_RED_A_MEMBERS, 1));
+	check("PROMOTE unknown resource", m, EXPECT(ENODEV));
+	m = M(DM_RED_CMD_PROMOTE);
+	put_res(m, writer);
+	P(nla_put_u64(m, DM_RED_A_EPOCH, w0.epoch + 1));
+	P(nla_put_u32(m, DM_RED_A_MEMBERS, 1));
+	check("PROMOTE of the writer", m, EXPECT(EINVAL));
+	m = M(DM_RED_CMD_PROMOTE);
+	put_res(m, copier);
+	P(nla_put_u64(m, DM_RED_A_EPOCH, c0.epoch));
+	P(nla_put_u32(m, DM_RED_A_MEMBERS, 1));
+	check("PROMOTE at the copier's own epoch", m,
+	      EXPECT(ESTALE, EBUSY));
+	m = M(DM_RED_CMD_PROMOTE);
+	put_res(m, copier);
+	P(nla_put_u64(m, DM_RED_A_EPOCH, c0.epoch + 1));
+	P(nla_put_u64(m, DM_RED_A_MEMBERS, 1));
+	check("PROMOTE with MEMBERS as 8 bytes", m, EXPECT(ERANGE, EINVAL));
+	m = M(DM_RED_CMD_PROMOTE);
+	put_res(m, copier);
+	P(nla_put_u32(m, DM_RED_A_EPOCH, 5));
+	P(nla_put_u32(m, DM_RED_A_MEMBERS, 1));
+	check("PROMOTE with EPOCH as 4 bytes", m, EXPECT(ERANGE, EINVAL));
+	m = M(DM_RED_CMD_PROMOTE);
+	put_res(m, copier);
+	P(nla_put_u64(m, DM_RED_A_EPOCH, c0.epoch + 1));
+	P(nla_put_u32(m, DM_RED_A_MEMBERS, 1));
+	P(nla_put_u32(m, UNKNOWN_ATTR, 1));
+	check("PROMOTE with an unknown attribute", m, EXPECT(EINVAL));
 	if (c0.state == DM_RED_STATE_ACTIVE) {
 		m = M(DM_RED_CMD_JOIN_ACK);
 		put_res(m, copier);
@@ -503,6 +549,11 @@ static void run_eperm(void)
 	put_res(m, writer);
 	P(nla_put_u64(m, DM_RED_A_EPOCH, 1));
 	check("unprivileged JOIN_ACK (to the writer)", m, EXPECT(EPERM));
+	m = M(DM_RED_CMD_PROMOTE);
+	put_res(m, copier);
+	P(nla_put_u64(m, DM_RED_A_EPOCH, 1000));
+	P(nla_put_u32(m, DM_RED_A_MEMBERS, 0));
+	check("unprivileged PROMOTE (of the copier)", m, EXPECT(EPERM));
 	m = M(DM_RED_CMD_PRESERVE);
 	put_res(m, writer);
 	P(nla_put_u64(m, DM_RED_A_EPOCH, 1));

@@ -28,6 +28,7 @@ static void usage(FILE *f)
 		"                                   print events (N of them, 0 = until timeout)\n"
 		"  register [HOLD_S]                REGISTER as the daemon, print what arrives for HOLD_S\n"
 		"  lease RESOURCE MS\n"
+		"  promote RESOURCE EPOCH MEMBERS\n"
 		"  new-epoch RESOURCE MEMBERS [REQ_ID]\n"
 		"  join-ack RESOURCE EPOCH\n"
 		"  preserve RESOURCE EPOCH REQ_ID START+COUNT [START+COUNT ...]\n"
@@ -428,6 +429,21 @@ static int cmd_lease(int argc, char **argv)
 	return request(m, "lease");
 }
 
+static int cmd_promote(int argc, char **argv)
+{
+	struct nl_msg *m;
+
+	if (argc != 3) {
+		usage(stderr);
+		return 2;
+	}
+	m = new_msg(DM_RED_CMD_PROMOTE, 0);
+	put_check(nla_put_string(m, DM_RED_A_RESOURCE, arg_res(argv[0])));
+	put_check(nla_put_u64(m, DM_RED_A_EPOCH, arg_u64(argv[1], "epoch")));
+	put_check(nla_put_u32(m, DM_RED_A_MEMBERS, arg_u32(argv[2], "members")));
+	return request(m, "promote");
+}
+
 static int cmd_new_epoch(int argc, char **argv)
 {
 	struct timespec ts;
@@ -529,6 +545,7 @@ int main(int argc, char **argv)
 		{ "events", cmd_events },
 		{ "register", cmd_register },
 		{ "lease", cmd_lease },
+		{ "promote", cmd_promote },
 		{ "new-epoch", cmd_new_epoch },
 		{ "join-ack", cmd_join_ack },
 		{ "preserve", cmd_preserve },

@@ -349,6 +349,7 @@ const char *rednl_event_name(uint32_t ev)
 		[DM_RED_EV_LEASE_EXPIRED] = "lease_expired",
 		[DM_RED_EV_GC] = "gc",
 		[DM_RED_EV_DAEMON_GONE] = "daemon_gone",
+		[DM_RED_EV_PROMOTED] = "promoted",
 	};
 
 	if (ev < sizeof(names) / sizeof(names[0]) && names[ev])
@@ -363,6 +364,8 @@ const char *rednl_state_name(uint32_t st)
 	case DM_RED_STATE_JOINING: return "joining";
 	case DM_RED_STATE_DRAINING: return "draining";
 	case DM_RED_STATE_FAILED: return "failed";
+	case DM_RED_STATE_PROMOTING: return "promoting";
+	case DM_RED_STATE_WRITEBACK: return "writeback";
 	}
 	return "unknown";
 }
@@ -392,6 +395,7 @@ const char *rednl_cmd_name(uint8_t cmd)
 		[DM_RED_CMD_JOIN_ACK] = "JOIN_ACK",
 		[DM_RED_CMD_LEASE] = "LEASE",
 		[DM_RED_CMD_EVENT] = "EVENT",
+		[DM_RED_CMD_PROMOTE] = "PROMOTE",
 	};
 
 	if (cmd < sizeof(names) / sizeof(names[0]) && names[cmd])

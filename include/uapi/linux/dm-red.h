@@ -45,8 +45,10 @@
 #define DM_RED_FEAT_RANGES		(1ULL << 0) /* ranges in STABILIZE/PRESERVE */
 #define DM_RED_FEAT_LEASE		(1ULL << 1) /* LEASE command */
 #define DM_RED_FEAT_EVENTS_SEQ		(1ULL << 2) /* sequence-numbered events */
+#define DM_RED_FEAT_PROMOTE		(1ULL << 3) /* PROMOTE command */
 #define DM_RED_FEATURES_ALL		(DM_RED_FEAT_RANGES | DM_RED_FEAT_LEASE | \
-					 DM_RED_FEAT_EVENTS_SEQ)
+					 DM_RED_FEAT_EVENTS_SEQ | \
+					 DM_RED_FEAT_PROMOTE)
 
 /* Limits. */
 #define DM_RED_RESOURCE_MAX		64	/* incl. NUL */
@@ -117,6 +119,18 @@ enum dm_red_cmd {
 	DM_RED_CMD_LEASE,
 	/* kernel -> multicast "events": SEQ, EVENT, RESOURCE + state attrs. */
 	DM_RED_CMD_EVENT,
+	/*
+	 * daemon -> kernel (copier).  RESOURCE, EPOCH (the new writer epoch,
+	 * above the device's), MEMBERS (copiers in it).  Only once the old
+	 * writer is fenced: the copier becomes the writer.  It finishes what
+	 * is in progress (state promoting, I/O held), then writes every
+	 * exception back to the LUN through the normal stabilization (state
+	 * writeback: reads served, flushes held until the end), flushes the
+	 * LUN, discards the store and is a plain writer (event PROMOTED).
+	 * Writes to the LUN, the write-back's included, need the write lease
+	 * (LEASE).  -EBUSY unless the copier is active.
+	 */
+	DM_RED_CMD_PROMOTE,
 	__DM_RED_CMD_MAX,
 };
 
@@ -168,6 +182,8 @@ enum dm_red_state {
 	DM_RED_STATE_JOINING = 2,	/* copier: waiting for JOIN_ACK */
 	DM_RED_STATE_DRAINING = 3,	/* writer: moving to a new epoch */
 	DM_RED_STATE_FAILED = 4,	/* copier: store full or error; I/O fails */
+	DM_RED_STATE_PROMOTING = 5,	/* copier: PROMOTE accepted, I/O held */
+	DM_RED_STATE_WRITEBACK = 6,	/* promoted: writing the store back */
 };
 
 enum dm_red_event {
@@ -179,6 +195,7 @@ enum dm_red_event {
 	DM_RED_EV_LEASE_EXPIRED = 6,	/* writer lease expired */
 	DM_RED_EV_GC = 7,		/* copier store dropped, rejoining */
 	DM_RED_EV_DAEMON_GONE = 8,	/* registered daemon's socket closed */
+	DM_RED_EV_PROMOTED = 9,		/* write-back done: a plain writer */
 };
 
 #endif /* _UAPI_LINUX_DM_RED_H */
