@@ -152,6 +152,10 @@ std::string_view state_name(std::uint32_t state) {
         return "draining";
     case DM_RED_STATE_FAILED:
         return "failed";
+    case DM_RED_STATE_PROMOTING:
+        return "promoting";
+    case DM_RED_STATE_WRITEBACK:
+        return "writeback";
     default:
         return "unknown";
     }
@@ -175,6 +179,8 @@ std::string_view event_name(std::uint32_t event) {
         return "gc";
     case DM_RED_EV_DAEMON_GONE:
         return "daemon_gone";
+    case DM_RED_EV_PROMOTED:
+        return "promoted";
     default:
         return "unknown";
     }
