@@ -68,6 +68,8 @@ print("stabilize=%d chunks=%d per=%.1f p50_us=%d p99_us=%d max_us=%d count=%d" %
     st["stabilize"], st["chunks"], st["chunks_per_stabilize"],
     rt["p50"], rt["p99"], rt["max"], rt["count"]))'
 }
+epoch_ge() { [ "$(field "$1" 3)" -ge "$2" ]; }
+state_is() { [ "$(field "$1" 2)" = "$2" ]; }
 marker() { printf '%-4096s' "figures $1 $RED_RUN_ID"; }
 lun_blocks=$(($(blockdev --getsz "$RED_LUN") / 8))
 mark_blk() { echo $((lun_blocks - 1 - $1)); }	# marker slots at the end
@@ -105,7 +107,7 @@ N=$((N / chunk * chunk))
 if [ "$RED_NODE" = 1 ]; then
 	dmsetup create w --table "0 $N red $RED_LUN - $chunk writer r0"
 	"$redd" --config /tmp/red.conf >>/tmp/redd.log 2>&1 &
-	wait_for "writer active" test "$(field w 3)" -ge 1
+	wait_for "writer active" epoch_ge w 1
 	wait_for "the control socket" test -S "$sock"
 	# markers go through the writer device: only the LUN is shared
 	put_marker() {
@@ -130,11 +132,11 @@ if [ "$RED_NODE" = 1 ]; then
 	}
 	run_phase 0 0
 	put_marker 0 join2
-	wait_for "copier 2's join (epoch 2)" test "$(field w 3)" -ge 2
+	wait_for "copier 2's join (epoch 2)" epoch_ge w 2
 	sleep 2
 	run_phase 1 $((2 * mib))
 	put_marker 1 join3
-	wait_for "copier 3's join (epoch 3)" test "$(field w 3)" -ge 3
+	wait_for "copier 3's join (epoch 3)" epoch_ge w 3
 	sleep 2
 	run_phase 2 $((4 * mib))
 	put_marker 2 finished
@@ -147,7 +149,7 @@ else
 	echo 192M >/sys/block/zram0/disksize
 	dmsetup create c --table "0 $N red $RED_LUN /dev/zram0 $chunk copier r0"
 	"$redd" --config /tmp/red.conf >>/tmp/redd.log 2>&1 &
-	wait_for "copier active" test "$(field c 2)" = active
+	wait_for "copier active" state_is c active
 	say "joined: $(dmsetup status c)"
 	wait_for "the end of the measurements" has_marker 2 finished
 	say "copier status: $(dmsetup status c)"
