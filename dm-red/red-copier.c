@@ -129,21 +129,6 @@ held:
 	return DM_MAPIO_SUBMITTED;
 }
 
-/* Route a bio that was held, from process context. */
-static void red_copier_reroute(struct red_dev *rd, struct bio *bio)
-{
-	switch (red_copier_route(rd, bio)) {
-	case DM_MAPIO_REMAPPED:
-		dm_submit_bio_remap(bio, NULL);
-		break;
-	case DM_MAPIO_KILL:
-		bio_io_error(bio);
-		break;
-	default:
-		break;
-	}
-}
-
 int red_copier_map(struct red_dev *rd, struct bio *bio)
 {
 	if (!bio_sectors(bio)) {
@@ -318,7 +303,7 @@ static void red_pending_complete(struct red_dev *rd, struct red_pending *pe)
 	if (failed)
 		red_copier_failed(rd, false);
 	while ((bio = bio_list_pop(&bios)))
-		red_copier_reroute(rd, bio);
+		red_submit_mapped(bio, red_copier_route(rd, bio));
 	list_for_each_entry_safe(wt, tmp, &waiters, list) {
 		red_preq_put(rd, wt->preq, error);
 		kfree(wt);
@@ -345,15 +330,8 @@ static void red_kcopyd_done(int read_err, unsigned long write_err,
 /* Copy the chunk from the LUN into its place in the store. */
 static void red_copy_start(struct red_dev *rd, struct red_pending *pe)
 {
-	struct dm_io_region from, to;
-
-	from.bdev = rd->lun->bdev;
-	from.sector = red_chunk_sector(rd, pe->chunk);
-	from.count = rd->chunk_sectors;
-	to.bdev = rd->store->bdev;
-	to.sector = red_chunk_sector(rd, pe->exc->store_chunk);
-	to.count = rd->chunk_sectors;
-	dm_kcopyd_copy(rd->c.kc, &from, 1, &to, 0, red_kcopyd_done, pe);
+	red_copy_chunk(rd, rd->lun->bdev, pe->chunk, rd->store->bdev,
+		       pe->exc->store_chunk, red_kcopyd_done, pe);
 }
 
 /*
@@ -570,7 +548,7 @@ void red_copier_work(struct red_dev *rd)
 	spin_unlock_irqrestore(&c->lock, flags);
 
 	while ((bio = bio_list_pop(&redo)))
-		red_copier_reroute(rd, bio);
+		red_submit_mapped(bio, red_copier_route(rd, bio));
 	while ((bio = bio_list_pop(&writes)))
 		red_copier_write(rd, bio);
 	while (!list_empty(&preqs)) {

@@ -254,20 +254,6 @@ held:
 	return DM_MAPIO_SUBMITTED;
 }
 
-static void red_promote_reroute(struct red_dev *rd, struct bio *bio)
-{
-	switch (red_promote_map(rd, bio)) {
-	case DM_MAPIO_REMAPPED:
-		dm_submit_bio_remap(bio, NULL);
-		break;
-	case DM_MAPIO_KILL:
-		bio_io_error(bio);
-		break;
-	default:
-		break;
-	}
-}
-
 /*
  * The chunk of @wb is stable: hold its bios from now on, and route it again
  * (to its copy) once its store I/O in flight has drained.  Worker.
@@ -345,15 +331,8 @@ static void red_wb_copied(int read_err, unsigned long write_err,
 /* Called by the writer path with an inflight ref held for the copy. */
 void red_promote_copy(struct red_dev *rd, struct red_wb *wb)
 {
-	struct dm_io_region from, to;
-
-	from.bdev = rd->store->bdev;
-	from.sector = red_chunk_sector(rd, wb->store_chunk);
-	from.count = rd->chunk_sectors;
-	to.bdev = rd->lun->bdev;
-	to.sector = red_chunk_sector(rd, wb->chunk);
-	to.count = rd->chunk_sectors;
-	dm_kcopyd_copy(rd->c.kc, &from, 1, &to, 0, red_wb_copied, wb);
+	red_copy_chunk(rd, rd->store->bdev, wb->store_chunk, rd->lun->bdev,
+		       wb->chunk, red_wb_copied, wb);
 }
 
 static bool red_promote_no_store_io(struct red_copier *c)
@@ -401,8 +380,8 @@ static void red_promote_finish(struct red_dev *rd)
 	while ((bio = bio_list_pop(&held))) {
 		if (r)
 			bio_io_error(bio);
-		else if (red_writer_map(rd, bio) == DM_MAPIO_REMAPPED)
-			dm_submit_bio_remap(bio, NULL);
+		else
+			red_submit_mapped(bio, red_writer_map(rd, bio));
 	}
 	red_nl_event(rd, DM_RED_EV_PROMOTED);
 }
@@ -437,7 +416,7 @@ void red_promote_step(struct red_dev *rd)
 	spin_unlock_irqrestore(&c->lock, flags);
 
 	while ((bio = bio_list_pop(&bios)))
-		red_promote_reroute(rd, bio);
+		red_submit_mapped(bio, red_promote_map(rd, bio));
 	list_for_each_entry_safe(wb, tmp, &ready, list) {
 		list_del_init(&wb->list);
 		red_writer_wb_route(rd, wb);

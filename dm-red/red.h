@@ -352,6 +352,35 @@ static inline enum dm_red_state red_dev_state(struct red_dev *rd)
 	return st;
 }
 
+/* Carry out a map decision taken again for a held bio (process context). */
+static inline void red_submit_mapped(struct bio *bio, int r)
+{
+	if (r == DM_MAPIO_REMAPPED)
+		dm_submit_bio_remap(bio, NULL);
+	else if (r == DM_MAPIO_KILL)
+		bio_io_error(bio);
+}
+
+/* Copy one chunk with kcopyd (both roles' copies go through here). */
+static inline void red_copy_chunk(struct red_dev *rd, struct block_device *from_bdev,
+				  u64 from_chunk, struct block_device *to_bdev,
+				  u64 to_chunk, dm_kcopyd_notify_fn fn,
+				  void *context)
+{
+	struct dm_io_region from = {
+		.bdev = from_bdev,
+		.sector = red_chunk_sector(rd, from_chunk),
+		.count = rd->chunk_sectors,
+	};
+	struct dm_io_region to = {
+		.bdev = to_bdev,
+		.sector = red_chunk_sector(rd, to_chunk),
+		.count = rd->chunk_sectors,
+	};
+
+	dm_kcopyd_copy(rd->c.kc, &from, 1, &to, 0, fn, context);
+}
+
 extern bool red_test_skip_drain;
 
 /* red-target.c */
