@@ -30,13 +30,6 @@ void Logger::write(LogLevel level, const std::string &line) const {
     (void)::write(STDERR_FILENO, out.data(), out.size());
 }
 
-void UniqueFd::reset(int fd) {
-    if (fd_ >= 0) {
-        ::close(fd_);
-    }
-    fd_ = fd;
-}
-
 std::string errno_name(int err) {
     if (err < 0) {
         err = -err;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "config.hpp"
+#include "unique_fd.hpp"
 
 #include <cstdlib>
 #include <sstream>
@@ -50,30 +51,6 @@ private:
 
     LogLevel level_;
     bool journal_; // stderr goes to the journal: prefix <N> priorities
-};
-
-// Owns a file descriptor; closes it on destruction.
-class UniqueFd {
-public:
-    UniqueFd() = default;
-    explicit UniqueFd(int fd) : fd_(fd) {}
-    UniqueFd(const UniqueFd &) = delete;
-    UniqueFd &operator=(const UniqueFd &) = delete;
-    UniqueFd(UniqueFd &&other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-    UniqueFd &operator=(UniqueFd &&other) noexcept {
-        if (this != &other) {
-            reset(std::exchange(other.fd_, -1));
-        }
-        return *this;
-    }
-    ~UniqueFd() { reset(); }
-
-    [[nodiscard]] int get() const { return fd_; }
-    [[nodiscard]] bool valid() const { return fd_ >= 0; }
-    void reset(int fd = -1);
-
-private:
-    int fd_ = -1;
 };
 
 // strerror() of a positive or negative errno, as "EINVAL (Invalid argument)".

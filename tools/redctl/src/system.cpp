@@ -141,22 +141,6 @@ void load_zram_module() {
 
 } // namespace
 
-UniqueFd &UniqueFd::operator=(UniqueFd &&other) noexcept {
-    if (this != &other) {
-        if (fd_ >= 0) {
-            ::close(fd_);
-        }
-        fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-}
-
-UniqueFd::~UniqueFd() {
-    if (fd_ >= 0) {
-        ::close(fd_);
-    }
-}
-
 std::string errno_text(int err) {
     std::array<char, 256> buf{};
     // GNU strerror_r returns the message (maybe not in buf).

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "render.hpp"
+#include "unique_fd.hpp"
 
 #include <cstdint>
 #include <optional>
@@ -11,23 +12,7 @@
 
 namespace redctl {
 
-// Owns a file descriptor.
-class UniqueFd {
-public:
-    UniqueFd() = default;
-    explicit UniqueFd(int fd) : fd_(fd) {}
-    UniqueFd(const UniqueFd &) = delete;
-    UniqueFd &operator=(const UniqueFd &) = delete;
-    UniqueFd(UniqueFd &&other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-    UniqueFd &operator=(UniqueFd &&other) noexcept;
-    ~UniqueFd();
-
-    [[nodiscard]] int get() const { return fd_; }
-    [[nodiscard]] bool valid() const { return fd_ >= 0; }
-
-private:
-    int fd_ = -1;
-};
+using redd::UniqueFd;
 
 // strerror(err) as a std::string.
 std::string errno_text(int err);
