@@ -32,8 +32,9 @@
 # configures 192.168.77.(10+I)/24, finds the LUN by serial, writes
 # /tmp/red-node, waits until every peer answers ping, then execs CMD with
 #   RED_NODE=I RED_NODES=N RED_ADDR RED_ADDRS="a1 a2 ..." RED_PEERS
-#   RED_IFACE RED_LUN=/dev/vdX RED_RUN_ID RED_EXPECT_KILL
-# besides run-guest.sh's DM_DISABLE_UDEV=1 RED_GUEST=1 RED_KVER HOME=/tmp.
+#   RED_IFACE RED_LUN=/dev/vdX RED_RUN_ID RED_EXPECT_KILL RED_BOOT=B
+# (B = 1 on the first boot, 2 after one reboot, ...) besides run-guest.sh's
+# DM_DISABLE_UDEV=1 RED_GUEST=1 RED_KVER HOME=/tmp.
 #
 # Output: live, each line prefixed "[nI] "; per node in LOGDIR:
 #   node-I.log, node-I.console.log  (run-guest.sh logs, dmesg included)
@@ -46,6 +47,13 @@
 # itself: print, then sleep); such a node counts as expected to die.  A guest
 # may also power itself off with `echo o >/proc/sysrq-trigger`; list it in
 # --expect-kill for that to pass.
+# Rebooting a node: a guest prints "RED-REBOOT-NODE J" and the harness
+# SIGKILLs node J's QEMU as for RED-KILL-NODE, then boots node J again: same
+# LUN, network, address and --env, RED_BOOT one more, and a time-out of what
+# is left of --timeout (60 s at least).  At most 3 boots per node.  The
+# killed boot's logs are kept as node-J.bootB.log / node-J.bootB.console.log
+# (node-J.bootB.rc: its exit status); only its kernel log is judged (by
+# check-dmesg.sh, up to the kill), and node J's verdict is its last boot's.
 #
 # Exit status: 0 if every node's command exited 0 (or an expected-to-die
 # node died cleanly) with no kernel problem report; 1 otherwise; 2 usage.
@@ -62,7 +70,7 @@ usage() {
 die() { echo "run-cluster: $*" >&2; exit 2; }
 say() { printf '[harness] %s\n' "$*"; }
 
-kver='' nodes='' lun='' lun_size=256 tmo=600 logdir='' mem=1024 smp=2
+kver='' nodes='' lun='' lun_size=256 tmo=600 logdir='' mem=1024 smp=2 max_boots=3
 expect_kill=${RED_EXPECT_KILL:-} mcast='' envs=()
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -138,21 +146,35 @@ tmp=$(mktemp -d "$repo/build/vm/cluster.XXXXXX")
 start=$EPOCHREALTIME
 elapsed() { awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }
 
-# SIGKILL node $1's QEMU (requested by node $2).
+# SIGKILL node $1's QEMU (requested by node $2); $3 = 1: then boot it again
+# (run_node does that when it finds node-J.reboot).
 kill_node() {
-	local j=$1 by=$2 pid
-	case $j in '' | *[!0-9]*) say "n$by: bad RED-KILL-NODE '$j'"; return 0 ;; esac
+	local j=$1 by=$2 reboot=${3:-0} pid what=RED-KILL-NODE how=
+	[ "$reboot" = 0 ] || what=RED-REBOOT-NODE
+	case $j in '' | *[!0-9]*) say "n$by: bad $what '$j'"; return 0 ;; esac
 	if [ "$j" -lt 1 ] || [ "$j" -gt "$nodes" ]; then
-		say "n$by: RED-KILL-NODE $j: no such node"
+		say "n$by: $what $j: no such node"
 		return 0
+	fi
+	if [ "$reboot" = 1 ] && [ -f "$logdir/node-$j.reboots" ] &&
+		[ "$(wc -l <"$logdir/node-$j.reboots")" -ge $((max_boots - 1)) ]; then
+		say "n$by: $what $j: node $j was booted $max_boots times already: killed, not rebooted"
+		reboot=0 what=RED-KILL-NODE
 	fi
 	pid=$(cat "$logdir/node-$j.pid" 2>/dev/null || :)
 	if [ -n "$pid" ] && grep -q '^qemu' "/proc/$pid/comm" 2>/dev/null; then
-		touch "$logdir/node-$j.killed"
+		if [ "$reboot" = 1 ]; then
+			touch "$logdir/node-$j.reboot"
+			how=", to be rebooted"
+		else
+			touch "$logdir/node-$j.killed"
+		fi
 		kill -KILL "$pid" 2>/dev/null || :
-		say "node $j (QEMU pid $pid) killed with SIGKILL at $(elapsed)s, requested by node $by"
+		say "node $j (QEMU pid $pid) killed with SIGKILL at $(elapsed)s, requested by node $by$how"
+		[ "$reboot" = 1 ] || return 0
+		printf '%s\n' "$(elapsed)" >>"$logdir/node-$j.reboots"
 	else
-		say "n$by: RED-KILL-NODE $j: node $j is not running"
+		say "n$by: $what $j: node $j is not running"
 	fi
 }
 
@@ -165,38 +187,53 @@ filter() {
 		"RED-NODE-READY $i") elapsed >"$logdir/node-$i.ready" ;;
 		"RED-CLUSTER-READY $i") elapsed >"$logdir/node-$i.cready" ;;
 		"RED-KILL-NODE "*) kill_node "${line#RED-KILL-NODE }" "$i" ;;
+		"RED-REBOOT-NODE "*) kill_node "${line#RED-REBOOT-NODE }" "$i" 1 ;;
 		esac
 	done
 }
 
 run_node() {
-	local i=$1 mac rc=0
+	local i=$1 mac rc boot=1 btmo=$tmo left fpid
 	shift
 	mac=$(printf '52:54:00:77:00:%02x' "$i")
-	local args=(--kver "$kver" --mem "$mem" --smp "$smp" --timeout "$tmo"
-		--log "$logdir/node-$i.log"
-		--env "RED_NODE=$i" --env "RED_NODES=$nodes" --env "RED_ADDRS=$addrs"
-		--env "RED_MACS=$macs" --env RED_PREFIX=24 --env RED_LUN_SERIAL=redlun
-		--env "RED_RUN_ID=$run_id" --env "RED_EXPECT_KILL=$expect_kill")
-	# The peer barrier gives up well before the guest time-out.
-	args+=(--env "RED_PEER_WAIT=$((tmo / 3 < 180 ? tmo / 3 : 180))")
-	for e in "${envs[@]}"; do args+=(--env "$e"); done
-	args+=(--qemu-arg -drive
-		--qemu-arg "file=$lun,format=raw,if=none,id=lun,cache=none,aio=native"
-		--qemu-arg -device --qemu-arg "virtio-blk-pci,drive=lun,share-rw=on,serial=redlun"
-		--qemu-arg -netdev --qemu-arg "socket,id=n0,mcast=$mcast,localaddr=127.0.0.1"
-		--qemu-arg -device --qemu-arg "virtio-net-pci,netdev=n0,mac=$mac"
-		--qemu-arg -pidfile --qemu-arg "$logdir/node-$i.pid"
-		-- "$here/cluster-node.sh" "$@")
-	mkfifo "$tmp/out-$i"
-	filter "$i" <"$tmp/out-$i" &
-	local fpid=$!
-	# Backstop beyond run-guest.sh's own QEMU time-out.
-	timeout -k 10 $((tmo + 120)) "$here/run-guest.sh" "${args[@]}" \
-		</dev/null >"$tmp/out-$i" 2>&1 &
-	echo $! >"$tmp/rg-$i.pid"
-	wait $! || rc=$?
-	wait "$fpid" || :
+	while :; do
+		rc=0
+		local args=(--kver "$kver" --mem "$mem" --smp "$smp" --timeout "$btmo"
+			--log "$logdir/node-$i.log"
+			--env "RED_NODE=$i" --env "RED_NODES=$nodes" --env "RED_ADDRS=$addrs"
+			--env "RED_MACS=$macs" --env RED_PREFIX=24 --env RED_LUN_SERIAL=redlun
+			--env "RED_RUN_ID=$run_id" --env "RED_EXPECT_KILL=$expect_kill"
+			--env "RED_BOOT=$boot")
+		# The peer barrier gives up well before the guest time-out.
+		args+=(--env "RED_PEER_WAIT=$((btmo / 3 < 180 ? btmo / 3 : 180))")
+		for e in "${envs[@]}"; do args+=(--env "$e"); done
+		args+=(--qemu-arg -drive
+			--qemu-arg "file=$lun,format=raw,if=none,id=lun,cache=none,aio=native"
+			--qemu-arg -device --qemu-arg "virtio-blk-pci,drive=lun,share-rw=on,serial=redlun"
+			--qemu-arg -netdev --qemu-arg "socket,id=n0,mcast=$mcast,localaddr=127.0.0.1"
+			--qemu-arg -device --qemu-arg "virtio-net-pci,netdev=n0,mac=$mac"
+			--qemu-arg -pidfile --qemu-arg "$logdir/node-$i.pid"
+			-- "$here/cluster-node.sh" "$@")
+		mkfifo "$tmp/out-$i-$boot"
+		filter "$i" <"$tmp/out-$i-$boot" &
+		fpid=$!
+		# Backstop beyond run-guest.sh's own QEMU time-out.
+		timeout -k 10 $((btmo + 120)) "$here/run-guest.sh" "${args[@]}" \
+			</dev/null >"$tmp/out-$i-$boot" 2>&1 &
+		echo $! >"$tmp/rg-$i.pid"
+		wait $! || rc=$?
+		wait "$fpid" || :
+		[ -e "$logdir/node-$i.reboot" ] || break
+		# Killed to be rebooted: keep this boot's logs, boot again.
+		rm -f "$logdir/node-$i.reboot" "$logdir/node-$i.pid"
+		mv "$logdir/node-$i.log" "$logdir/node-$i.boot$boot.log"
+		mv "$logdir/node-$i.console.log" "$logdir/node-$i.boot$boot.console.log" 2>/dev/null || :
+		echo "$rc" >"$logdir/node-$i.boot$boot.rc"
+		boot=$((boot + 1))
+		left=$(awk -v a="$start" -v b="$EPOCHREALTIME" -v t="$tmo" 'BEGIN { printf "%d", t - (b - a) }')
+		btmo=$((left < 60 ? 60 : left))
+		say "node $i: boot $boot (RED_BOOT=$boot), time-out ${btmo}s"
+	done
 	echo "$rc" >"$logdir/node-$i.rc"
 }
 
@@ -251,6 +288,14 @@ fail=0
 				fi
 			fi
 		fi
+		for b in $(seq 1 $((max_boots - 1))); do
+			[ -e "$logdir/node-$i.boot$b.log" ] || continue
+			if "$here/check-dmesg.sh" "$logdir/node-$i.boot$b.console.log" >/dev/null 2>&1; then
+				verdict+="; boot $b killed for a reboot at $(sed -n "${b}p" "$logdir/node-$i.reboots" 2>/dev/null)s, kernel clean"
+			else
+				verdict="FAIL (kernel problem report in boot $b before its reboot)"
+			fi
+		done
 		case $verdict in ok*) ;; *) fail=1 ;; esac
 		echo "  node $i: $verdict; node ready ${r}s, cluster ready ${c}s"
 	done
