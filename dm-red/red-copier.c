@@ -15,6 +15,12 @@
  * data the writer writes after the ack.
  *
  * Flushes and FUA complete at once: the store is volatile by design.
+ *
+ * The read lease: once armed by LEASE, its expiry means the writer no
+ * longer waits for this copier.  With lease_policy error the copier fails;
+ * with lease_policy suspend it is held (state held): every new bio waits on
+ * lease_held, bios in flight complete, preserves are still served, and
+ * LEASE, PROMOTE or gc decide what happens next.
  */
 #include <linux/blkdev.h>
 #include <linux/log2.h>
@@ -61,6 +67,51 @@ static bool red_copier_lease_over_locked(struct red_copier *c)
 }
 
 /*
+ * The armed read lease has run out: act on it as the table says.  Locked.
+ * Returns true if the state changed; the expiry work reports it.
+ *
+ * - active: held (lease_policy suspend) or failed (error).
+ * - joining, promoting: I/O is held already.  With suspend they stay (a
+ *   JOIN_ACK then leads to held, a promotion disarms the lease); with
+ *   error they fail, as they always did.
+ * - held, failed: nothing more to do.
+ */
+static bool red_copier_expire_locked(struct red_dev *rd)
+{
+	switch (rd->state) {
+	case DM_RED_STATE_ACTIVE:
+		if (rd->c.lease_hold) {
+			WRITE_ONCE(rd->state, DM_RED_STATE_HELD);
+			return true;
+		}
+		return red_copier_fail_locked(rd);
+	case DM_RED_STATE_JOINING:
+	case DM_RED_STATE_PROMOTING:
+		if (rd->c.lease_hold)
+			return false;
+		return red_copier_fail_locked(rd);
+	default:
+		return false;
+	}
+}
+
+/*
+ * Act on a read lease that has run out, if it has.  Locked.  Returns true
+ * when the state changed; the expiry work, queued here, logs it and raises
+ * the events.
+ */
+bool red_copier_lease_check_locked(struct red_dev *rd)
+{
+	struct red_copier *c = &rd->c;
+
+	if (likely(!red_copier_lease_over_locked(c)) ||
+	    !red_copier_expire_locked(rd))
+		return false;
+	mod_delayed_work(rd->wq, &c->lease_work, 0);
+	return true;
+}
+
+/*
  * Route a bio.  Returns a DM_MAPIO_* code; with DM_MAPIO_SUBMITTED the bio
  * is held (counted in nr_held) in one of the lists.
  */
@@ -80,12 +131,7 @@ static int red_copier_route(struct red_dev *rd, struct bio *bio)
 		spin_unlock_irqrestore(&c->lock, flags);
 		return red_promote_map(rd, bio);
 	}
-	if (unlikely(red_copier_lease_over_locked(c)) &&
-	    rd->state != DM_RED_STATE_FAILED) {
-		/* the expiry work raises the event and logs */
-		red_copier_fail_locked(rd);
-		mod_delayed_work(rd->wq, &c->lease_work, 0);
-	}
+	red_copier_lease_check_locked(rd);
 	switch (rd->state) {
 	case DM_RED_STATE_FAILED:
 		spin_unlock_irqrestore(&c->lock, flags);
@@ -93,6 +139,9 @@ static int red_copier_route(struct red_dev *rd, struct bio *bio)
 	case DM_RED_STATE_JOINING:
 	case DM_RED_STATE_PROMOTING:
 		bio_list_add(&c->joining_held, bio);
+		goto held;
+	case DM_RED_STATE_HELD:
+		bio_list_add(&c->lease_held, bio);
 		goto held;
 	default:
 		break;
@@ -415,7 +464,8 @@ static void red_preq_start(struct red_dev *rd, struct red_preq *p)
 					     GFP_NOIO | __GFP_NOFAIL);
 
 			spin_lock_irqsave(&c->lock, flags);
-			if (rd->state != DM_RED_STATE_ACTIVE) {
+			if (rd->state != DM_RED_STATE_ACTIVE &&
+			    rd->state != DM_RED_STATE_HELD) {
 				spin_unlock_irqrestore(&c->lock, flags);
 				error = rd->state == DM_RED_STATE_FAILED ?
 					-EIO : -EAGAIN;
@@ -461,6 +511,7 @@ int red_copier_preserve(struct red_dev *rd, u64 epoch, u64 req_id,
 	struct red_copier *c = &rd->c;
 	struct red_preq *p;
 	unsigned long flags;
+	bool newer = false;
 	unsigned int i;
 	int r = 0;
 
@@ -488,6 +539,8 @@ int red_copier_preserve(struct red_dev *rd, u64 epoch, u64 req_id,
 	else if (epoch < rd->epoch)
 		r = -ESTALE;
 	if (!r) {
+		/* a newer writer epoch (a new epoch, or a promotion elsewhere) */
+		newer = epoch > rd->epoch;
 		WRITE_ONCE(rd->epoch, epoch);
 		list_add_tail(&p->list, &c->new_preqs);
 		c->nr_preqs++;
@@ -497,6 +550,8 @@ int red_copier_preserve(struct red_dev *rd, u64 epoch, u64 req_id,
 		kfree(p);
 		return r;
 	}
+	if (newer)
+		red_nl_event(rd, DM_RED_EV_EPOCH);
 	red_copier_kick(rd);
 	return 0;
 }
@@ -587,6 +642,8 @@ int red_copier_join_ack(struct red_dev *rd, u64 epoch)
 	}
 	WRITE_ONCE(rd->epoch, epoch);
 	WRITE_ONCE(rd->state, DM_RED_STATE_ACTIVE);
+	/* a read lease that ran out while joining (lease_policy suspend) */
+	red_copier_lease_check_locked(rd);
 	red_bio_list_take(&c->redo, &c->joining_held);
 	spin_unlock_irqrestore(&c->lock, flags);
 	DMINFO("%s: joined at epoch %llu", rd->name, epoch);
@@ -597,8 +654,11 @@ int red_copier_join_ack(struct red_dev *rd, u64 epoch)
 
 /*
  * The read lease ran out: the writer no longer waits for this copier, so
- * the LUN may hold data written after its join point.  Fail every bio
- * from now on (gc makes the device usable again).
+ * the LUN may hold data written after its join point.  Act on it as the
+ * table says (red_copier_expire_locked: fail, or hold the I/O), once per
+ * expiry report it, and on a failed device fail the bios still held.
+ * Queued for the expiry time by LEASE, and at once by the map path when
+ * it notices the expiry first.
  */
 static void red_copier_lease_work(struct work_struct *work)
 {
@@ -606,24 +666,38 @@ static void red_copier_lease_work(struct work_struct *work)
 					    struct red_copier, lease_work);
 	struct red_dev *rd = container_of(c, struct red_dev, c);
 	struct bio_list bios = BIO_EMPTY_LIST;
+	enum dm_red_state state;
 	unsigned long flags;
 	bool report = false;
 	struct bio *bio;
 
 	spin_lock_irqsave(&c->lock, flags);
 	if (red_copier_lease_over_locked(c)) {
-		c->lease_armed = false;
-		report = true;
-		red_copier_fail_locked(rd);
-		c->nr_held -= bio_list_size(&c->joining_held);
-		red_bio_list_take(&bios, &c->joining_held);
+		red_copier_expire_locked(rd);
+		if (!c->lease_reported) {
+			c->lease_reported = true;
+			report = true;
+		}
+		if (rd->state == DM_RED_STATE_FAILED) {
+			/* nothing is held on a failed device */
+			c->lease_armed = false;
+			c->nr_held -= bio_list_size(&c->joining_held);
+			red_bio_list_take(&bios, &c->joining_held);
+		}
 	}
+	state = rd->state;
 	spin_unlock_irqrestore(&c->lock, flags);
-	if (!report)
-		return;
-	DMERR("%s: read lease expired; the device fails all I/O until gc",
-	      rd->name);
-	red_nl_event(rd, DM_RED_EV_LEASE_EXPIRED);
+	if (report) {
+		if (state == DM_RED_STATE_FAILED)
+			DMERR("%s: read lease expired; the device fails all I/O until gc",
+			      rd->name);
+		else
+			DMWARN("%s: read lease expired; I/O is held until LEASE, PROMOTE or gc",
+			       rd->name);
+		red_nl_event(rd, DM_RED_EV_LEASE_EXPIRED);
+		if (state == DM_RED_STATE_HELD)
+			red_nl_event(rd, DM_RED_EV_STATE);
+	}
 	while ((bio = bio_list_pop(&bios)))
 		bio_io_error(bio);
 }
@@ -644,17 +718,53 @@ u32 red_copier_lease_left_ms(struct red_dev *rd)
 	return jiffies_to_msecs(until - jiffies);
 }
 
-/* LEASE on a copier: arm or renew the read lease; 0 ends it now. */
+/*
+ * LEASE on a copier: arm or renew the read lease; 0 ends it now (the
+ * expiry work acts on it).  On a held copier, a lease makes it active
+ * again and re-dispatches the held bios in order (the worker routes redo
+ * first); 0 fails it and the held bios get EIO.
+ */
 int red_copier_lease(struct red_dev *rd, u32 ms)
 {
 	struct red_copier *c = &rd->c;
+	struct bio_list bios = BIO_EMPTY_LIST;
 	unsigned long flags;
+	bool resumed = false, failed = false;
+	struct bio *bio;
 
 	spin_lock_irqsave(&c->lock, flags);
 	c->lease_armed = true;
 	c->lease_until = jiffies + msecs_to_jiffies(ms);
+	if (ms)
+		c->lease_reported = false;
+	if (rd->state == DM_RED_STATE_HELD) {
+		if (ms) {
+			WRITE_ONCE(rd->state, DM_RED_STATE_ACTIVE);
+			/* both lists count in nr_held */
+			red_bio_list_take(&c->redo, &c->lease_held);
+			resumed = true;
+		} else {
+			red_copier_fail_locked(rd);
+			c->lease_armed = false;
+			c->nr_held -= bio_list_size(&c->lease_held);
+			red_bio_list_take(&bios, &c->lease_held);
+			failed = true;
+		}
+	}
 	spin_unlock_irqrestore(&c->lock, flags);
-	mod_delayed_work(rd->wq, &c->lease_work, msecs_to_jiffies(ms));
+	if (!failed)
+		mod_delayed_work(rd->wq, &c->lease_work, msecs_to_jiffies(ms));
+	if (resumed) {
+		DMINFO("%s: read lease granted; held I/O resumes", rd->name);
+		red_nl_event(rd, DM_RED_EV_STATE);
+		red_copier_kick(rd);
+	} else if (failed) {
+		DMERR("%s: read lease ended while held; the device fails all I/O until gc",
+		      rd->name);
+		red_nl_event(rd, DM_RED_EV_STATE);
+		while ((bio = bio_list_pop(&bios)))
+			bio_io_error(bio);
+	}
 	return 0;
 }
 
@@ -675,6 +785,8 @@ static bool red_copier_idle(struct red_copier *c)
  * 1. Refuse while the device is open: the DBMS must be stopped and the
  *    filesystem unmounted first.
  * 2. Go to joining: new bios are held, new preserves refused (-EAGAIN).
+ *    The read lease is disarmed (a held copier's held bios, if any, now
+ *    wait for the join like any other).
  * 3. Wait for the copies and preserves in progress to finish.
  * 4. Drop the exceptions and discard the store, so zram frees its pages.
  */
@@ -701,7 +813,11 @@ int red_copier_gc(struct red_dev *rd)
 		return -EBUSY;
 	}
 	WRITE_ONCE(rd->state, DM_RED_STATE_JOINING);
+	c->lease_armed = false;
+	c->lease_reported = false;
+	red_bio_list_take(&c->joining_held, &c->lease_held);
 	spin_unlock_irqrestore(&c->lock, flags);
+	cancel_delayed_work_sync(&c->lease_work);
 
 	/* 3 */
 	flush_workqueue(rd->wq);
@@ -718,10 +834,8 @@ int red_copier_gc(struct red_dev *rd)
 		}
 	}
 	c->store_next = 0;
-	c->lease_armed = false;
 	WRITE_ONCE(rd->epoch, 0);
 	spin_unlock_irqrestore(&c->lock, flags);
-	cancel_delayed_work_sync(&c->lease_work);
 
 	r = blkdev_issue_discard(rd->store->bdev, 0,
 				 bdev_nr_sectors(rd->store->bdev), GFP_KERNEL);
@@ -753,6 +867,7 @@ int red_copier_init(struct red_dev *rd)
 		INIT_HLIST_HEAD(&c->tracked[i]);
 	}
 	bio_list_init(&c->joining_held);
+	bio_list_init(&c->lease_held);
 	bio_list_init(&c->incoming);
 	bio_list_init(&c->redo);
 	INIT_LIST_HEAD(&c->completing);
@@ -779,17 +894,46 @@ int red_copier_init(struct red_dev *rd)
 	return 0;
 }
 
+/*
+ * Tear down, from red_dtr (or a failed constructor).
+ *
+ * 1. No bio is in flight or held.  dm suspends a device before its table
+ *    is destroyed, and a suspend waits for every bio the target holds: a
+ *    held copier's held bios keep a suspend waiting, interruptibly, until
+ *    LEASE, LEASE 0 or PROMOTE releases them, exactly like a writer's
+ *    writes held for its lease.  A remove is refused while the device is
+ *    open, and a held copier that is not open holds no bio, so removing it
+ *    does not wait.  Should dm destroy a device without that wait, any bio
+ *    still held is failed below rather than leaked.
+ * 2. Destroy the kcopyd client: its copies in progress finish first.
+ * 3. Stop the expiry work: no state change after this.
+ * 4. Stop the worker, then free the exceptions and the requests.
+ */
 void red_copier_exit(struct red_dev *rd)
 {
 	struct red_copier *c = &rd->c;
+	struct bio_list bios = BIO_EMPTY_LIST;
 	struct red_preq *p, *ptmp;
 	struct red_exc *e;
 	struct hlist_node *tmp;
 	unsigned long i;
+	struct bio *bio;
 
+	/* 2 */
 	dm_kcopyd_client_destroy(c->kc);
+	/* 3 */
 	cancel_delayed_work_sync(&c->lease_work);
+	/* 4 */
 	cancel_work_sync(&rd->work);
+	/* 1: nothing, normally */
+	red_bio_list_take(&bios, &c->lease_held);
+	bio_list_merge(&bios, &c->joining_held);
+	bio_list_init(&c->joining_held);
+	if (!bio_list_empty(&bios))
+		DMWARN("%s: removed with %u held bio(s); they fail", rd->name,
+		       bio_list_size(&bios));
+	while ((bio = bio_list_pop(&bios)))
+		bio_io_error(bio);
 	for (i = 0; i < (1UL << c->ex_bits); i++) {
 		hlist_for_each_entry_safe(e, tmp, &c->ex_hash[i], hnode) {
 			hlist_del(&e->hnode);

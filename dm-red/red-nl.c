@@ -502,7 +502,7 @@ static int red_nl_promote(struct sk_buff *skb, struct genl_info *info)
 		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[DM_RED_A_EPOCH],
 				    "the new writer epoch must be above the device's");
 	else if (r == -EBUSY)
-		NL_SET_ERR_MSG(info->extack, "copier is not active");
+		NL_SET_ERR_MSG(info->extack, "copier is not active or held");
 	return r;
 }
 

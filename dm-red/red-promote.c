@@ -5,7 +5,10 @@
  * The daemon sends PROMOTE only once the old writer is fenced or its write
  * lease has certainly expired.  Then:
  *
- * 1. PROMOTE (state promoting): new bios are held, preserves refused.
+ * 1. PROMOTE (state promoting), from active or held (a copier whose read
+ *    lease ran out under lease_policy suspend, typically because the
+ *    writer is the node that died): new bios are held, and so are the
+ *    bios held so far; preserves are refused.
  * 2. promote_work: wait for the copies and preserves in progress, set up
  *    the writer state for the new epoch, list every exception for
  *    write-back (by chunk), and flip the role to writer (status shows
@@ -56,7 +59,8 @@ int red_promote(struct red_dev *rd, u64 epoch, u32 members)
 
 	spin_lock_irqsave(&c->lock, flags);
 	if (rd->role != DM_RED_ROLE_COPIER ||
-	    rd->state != DM_RED_STATE_ACTIVE) {
+	    (rd->state != DM_RED_STATE_ACTIVE &&
+	     rd->state != DM_RED_STATE_HELD)) {
 		r = -EBUSY;
 	} else if (epoch <= rd->epoch) {
 		r = -ESTALE;
@@ -64,6 +68,12 @@ int red_promote(struct red_dev *rd, u64 epoch, u32 members)
 		WRITE_ONCE(rd->state, DM_RED_STATE_PROMOTING);
 		c->promote_epoch = epoch;
 		c->promote_members = members;
+		/*
+		 * From held: the held bios wait for the promotion like any
+		 * new bio (both lists count in nr_held); the read lease that
+		 * ran out no longer matters once this node is the writer.
+		 */
+		red_bio_list_take(&c->joining_held, &c->lease_held);
 	}
 	spin_unlock_irqrestore(&c->lock, flags);
 	if (r)
@@ -154,11 +164,14 @@ void red_promote_work(struct work_struct *work)
 	spin_lock_irqsave(&c->lock, flags);
 	if (rd->state != DM_RED_STATE_PROMOTING) {
 		/* failed meanwhile (store error) */
+		/* the held bios fail with the device (routed again) */
+		red_bio_list_take(&c->redo, &c->joining_held);
 		spin_unlock_irqrestore(&c->lock, flags);
 		kvfree(arr);
 		red_writer_exit(rd);
 		rd->w.ready = false;
 		DMERR("%s: promotion abandoned: the copier failed", rd->name);
+		red_promote_kick(rd);
 		return;
 	}
 	c->wb_array = arr;
@@ -193,8 +206,11 @@ fail_writer:
 fail:
 	DMERR("%s: cannot promote (%d); still a copier", rd->name, r);
 	spin_lock_irqsave(&c->lock, flags);
-	if (rd->state == DM_RED_STATE_PROMOTING)
+	if (rd->state == DM_RED_STATE_PROMOTING) {
 		WRITE_ONCE(rd->state, DM_RED_STATE_ACTIVE);
+		/* back to held (or failed) if the read lease has run out */
+		red_copier_lease_check_locked(rd);
+	}
 	/* both lists count in nr_held */
 	red_bio_list_take(&c->redo, &c->joining_held);
 	spin_unlock_irqrestore(&c->lock, flags);

@@ -43,6 +43,8 @@ const char *red_state_name(enum dm_red_state state)
 		return "promoting";
 	case DM_RED_STATE_WRITEBACK:
 		return "writeback";
+	case DM_RED_STATE_HELD:
+		return "held";
 	}
 	return "unknown";
 }
@@ -173,7 +175,12 @@ static char *red_join_args(unsigned int argc, char **argv)
 	return s;
 }
 
-static int red_parse_features(struct dm_arg_set *as, struct red_dev *rd,
+/*
+ * The optional features.  lease_policy is the writer's write lease policy
+ * and the copier's read lease policy; *@policy_given says whether the
+ * line names one (the defaults differ by role).
+ */
+static int red_parse_features(struct dm_arg_set *as, bool *policy_given,
 			      bool *lease_error, struct dm_target *ti)
 {
 	static const struct dm_arg _args[] = {
@@ -183,6 +190,7 @@ static int red_parse_features(struct dm_arg_set *as, struct red_dev *rd,
 	const char *arg;
 	int r;
 
+	*policy_given = false;
 	*lease_error = false;
 	if (!as->argc)
 		return 0;
@@ -209,10 +217,7 @@ static int red_parse_features(struct dm_arg_set *as, struct red_dev *rd,
 				ti->error = "lease_policy must be suspend or error";
 				return -EINVAL;
 			}
-			if (rd->role != DM_RED_ROLE_WRITER) {
-				ti->error = "lease_policy applies to a writer only";
-				return -EINVAL;
-			}
+			*policy_given = true;
 			continue;
 		}
 		ti->error = "unknown feature argument";
@@ -236,7 +241,7 @@ static int red_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	struct dm_arg_set as = { .argc = argc, .argv = argv };
 	struct red_dev *rd, *other;
 	unsigned int chunk;
-	bool lease_error;
+	bool policy_given, lease_error;
 	int r;
 
 	if (argc < 5) {
@@ -326,7 +331,7 @@ static int red_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 
 	as.argc -= 5;
 	as.argv += 5;
-	r = red_parse_features(&as, rd, &lease_error, ti);
+	r = red_parse_features(&as, &policy_given, &lease_error, ti);
 	if (r)
 		goto bad_store;
 
@@ -352,7 +357,13 @@ static int red_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	INIT_WORK(&rd->work, red_work);
 	INIT_WORK(&rd->promote_work, red_promote_work);
 
+	/*
+	 * Writer: suspend unless the line says error.  Copier: its read
+	 * lease fails the device (today's behaviour) unless the line says
+	 * suspend; once promoted, its write lease follows the writer's rule.
+	 */
 	rd->w.lease_error = lease_error;
+	rd->c.lease_hold = policy_given && !lease_error;
 	if (rd->role == DM_RED_ROLE_WRITER)
 		r = red_writer_init(rd);
 	else
@@ -502,8 +513,9 @@ static void red_status(struct dm_target *ti, status_type_t type,
 		       role == DM_RED_ROLE_WRITER ?
 				red_writer_lease_left_ms(rd) :
 				red_copier_lease_left_ms(rd),
-		       role == DM_RED_ROLE_COPIER ? "-" :
-				rd->w.lease_error ? "error" : "suspend");
+		       role == DM_RED_ROLE_COPIER ?
+				(rd->c.lease_hold ? "suspend" : "error") :
+				(rd->w.lease_error ? "error" : "suspend"));
 		break;
 	case STATUSTYPE_TABLE:
 		DMEMIT("%s", rd->table);

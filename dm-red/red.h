@@ -102,7 +102,12 @@ struct red_writer {
 	struct red_smap *next_smap;	/* NEW_EPOCH -> epoch worker, lock */
 	unsigned long lease_until;
 	bool lease_valid;
-	bool lease_error;		/* table: lease_policy error */
+	/*
+	 * table: lease_policy error; set by the constructor, never changed.
+	 * On a copier's table it is the policy of the write lease once
+	 * promoted: error only when the line says so explicitly.
+	 */
+	bool lease_error;
 
 	/* Everything below is protected by lock. */
 	spinlock_t lock;
@@ -185,7 +190,7 @@ struct red_copier {
 	u64 store_next;			/* bump allocator: chunks used */
 	u64 store_total;
 	unsigned long nr_pending;
-	unsigned long nr_held;		/* bios in any list below */
+	unsigned long nr_held;		/* bios in any list below, lease_held too */
 	unsigned long nr_preqs;		/* PRESERVE requests not finished */
 	struct bio_list joining_held;	/* bios held until JOIN_ACK */
 	struct bio_list incoming;	/* writes needing a new exception */
@@ -219,11 +224,19 @@ struct red_copier {
 	/*
 	 * Read lease: armed by the first LEASE, then renewed by the daemon.
 	 * Once it has run out the copier may no longer trust the LUN (the
-	 * writer stops waiting for it), so it fails: lock.
+	 * writer stops waiting for it), so it fails, or with lease_hold it
+	 * holds every new bio (state held) until LEASE says what to do.
+	 * lease_hold is set by the constructor and never changes (no lock);
+	 * the others are under lock.  An expired lease stays armed (with
+	 * lease_until in the past) until gc, promotion or, on a failed
+	 * device, the expiry work disarms it.
 	 */
+	bool lease_hold;		/* table: lease_policy suspend */
 	bool lease_armed;
+	bool lease_reported;		/* LEASE_EXPIRED raised for this expiry */
 	unsigned long lease_until;	/* jiffies */
-	struct delayed_work lease_work;	/* fails the copier at expiry */
+	struct bio_list lease_held;	/* bios held in state held */
+	struct delayed_work lease_work;	/* acts on and reports the expiry */
 
 	struct dm_kcopyd_client *kc;	/* set up once, no lock */
 };
@@ -421,6 +434,7 @@ int red_copier_preserve(struct red_dev *rd, u64 epoch, u64 req_id,
 int red_copier_join_ack(struct red_dev *rd, u64 epoch);
 int red_copier_gc(struct red_dev *rd);
 int red_copier_lease(struct red_dev *rd, u32 ms);
+bool red_copier_lease_check_locked(struct red_dev *rd);
 u32 red_copier_lease_left_ms(struct red_dev *rd);
 void red_copier_stats(struct red_dev *rd, u64 *used, unsigned long *held,
 		      unsigned long *outstanding, unsigned int *oldest_ms);

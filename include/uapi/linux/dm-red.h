@@ -89,7 +89,9 @@ enum dm_red_cmd {
 	/*
 	 * daemon -> kernel (copier).  RESOURCE, EPOCH, REQ_ID, RANGES:
 	 * preserve the LUN's current contents of these chunks in the store.
-	 * Answered by PRESERVE_DONE.
+	 * Answered by PRESERVE_DONE.  Accepted while active or held; a newer
+	 * EPOCH (a new writer's, after a promotion) moves the device's epoch
+	 * up to it (event EPOCH).
 	 */
 	DM_RED_CMD_PRESERVE,
 	/* kernel -> daemon (copier).  RESOURCE, EPOCH, REQ_ID, ERROR (0 = ok). */
@@ -114,7 +116,13 @@ enum dm_red_cmd {
 	 * valid for LEASE_MS from now; 0 revokes it (writes are held or
 	 * failed, as the table says).  Copier: the read lease is valid for
 	 * LEASE_MS from now; once armed, its expiry fails the copier (every
-	 * bio gets EIO until gc), because the writer no longer waits for it.
+	 * bio gets EIO until gc), or holds its I/O with lease_policy suspend
+	 * (state HELD), because the writer no longer waits for it.  0 ends
+	 * the read lease now (the same expiry).  On a HELD copier: LEASE_MS
+	 * > 0 makes it active again and re-dispatches the held bios (the
+	 * daemon thereby asserts that no writer has written to the LUN
+	 * without this copier's preserves since it was held); 0 fails it
+	 * (the held bios get EIO).
 	 */
 	DM_RED_CMD_LEASE,
 	/* kernel -> multicast "events": SEQ, EVENT, RESOURCE + state attrs. */
@@ -128,7 +136,8 @@ enum dm_red_cmd {
 	 * writeback: reads served, flushes held until the end), flushes the
 	 * LUN, discards the store and is a plain writer (event PROMOTED).
 	 * Writes to the LUN, the write-back's included, need the write lease
-	 * (LEASE).  -EBUSY unless the copier is active.
+	 * (LEASE).  -EBUSY unless the copier is active or held (the held
+	 * bios then wait for the promotion like any new bio).
 	 */
 	DM_RED_CMD_PROMOTE,
 	__DM_RED_CMD_MAX,
@@ -184,6 +193,7 @@ enum dm_red_state {
 	DM_RED_STATE_FAILED = 4,	/* copier: store full or error; I/O fails */
 	DM_RED_STATE_PROMOTING = 5,	/* copier: PROMOTE accepted, I/O held */
 	DM_RED_STATE_WRITEBACK = 6,	/* promoted: writing the store back */
+	DM_RED_STATE_HELD = 7,		/* copier: read lease expired, I/O held */
 };
 
 enum dm_red_event {
@@ -192,7 +202,7 @@ enum dm_red_event {
 	DM_RED_EV_STATE = 3,		/* state changed (DM_RED_A_STATE) */
 	DM_RED_EV_EPOCH = 4,		/* new epoch (DM_RED_A_EPOCH) */
 	DM_RED_EV_STORE_FULL = 5,	/* copier store overflow: failed */
-	DM_RED_EV_LEASE_EXPIRED = 6,	/* writer lease expired */
+	DM_RED_EV_LEASE_EXPIRED = 6,	/* writer or copier lease expired */
 	DM_RED_EV_GC = 7,		/* copier store dropped, rejoining */
 	DM_RED_EV_DAEMON_GONE = 8,	/* registered daemon's socket closed */
 	DM_RED_EV_PROMOTED = 9,		/* write-back done: a plain writer */
