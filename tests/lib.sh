@@ -99,6 +99,20 @@ red_status_fixed() {
 	dmsetup status "$1" | awk '{ $11 = "-"; $15 = "-"; print }'
 }
 
+# red_blk_md5 DEV BLOCK -> md5 of one 4 KiB block, read with O_DIRECT
+red_blk_md5() {
+	dd if="$1" bs=4096 skip="$2" count=1 iflag=direct status=none | md5sum | cut -d' ' -f1
+}
+
+# red_tag_md5 TAG -> md5 of a 4 KiB block filled by red_write_tag with TAG
+red_tag_md5() { { yes "$1" || :; } | head -c 4096 | md5sum | cut -d' ' -f1; }
+
+# red_write_tag DEV BLOCK COUNT TAG: COUNT 4 KiB blocks of "TAG\n" repeated
+red_write_tag() {
+	{ yes "$4" || :; } | head -c $(($3 * 4096)) |
+		dd of="$1" bs=4096 seek="$2" count="$3" oflag=direct status=none
+}
+
 # wait_pid PID TIMEOUT_S: wait for a background job, fail on time-out
 wait_pid() {
 	local i

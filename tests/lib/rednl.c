@@ -366,6 +366,7 @@ const char *rednl_state_name(uint32_t st)
 	case DM_RED_STATE_FAILED: return "failed";
 	case DM_RED_STATE_PROMOTING: return "promoting";
 	case DM_RED_STATE_WRITEBACK: return "writeback";
+	case DM_RED_STATE_HELD: return "held";
 	}
 	return "unknown";
 }
