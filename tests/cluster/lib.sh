@@ -192,3 +192,31 @@ ext4_load() {
 	bad=$(sha256sum -c --quiet "$dir.manifest" 2>&1 | grep -c -v '^$' || :)
 	echo "files=$i deleted=$del kib=$kib survivors=$(wc -l <"$dir.manifest") bad=$bad"
 }
+
+# write_config_nodes LEASE_MS STORE_SIZE CHUNK_SECTORS WRITER: the shared
+# configuration of exactly the run's RED_NODES nodes (no probe identity, so
+# a majority is a majority of the real nodes), resource r0 on the LUN.
+write_config_nodes() {
+	local addrs i
+	read -r -a addrs <<<"$RED_ADDRS"
+	printf 'red-cluster-shared-key-%s-0123456789abcdef' "$RED_RUN_ID" >"$work/red.key"
+	chmod 600 "$work/red.key"
+	{
+		printf '[global]\nnode_id = %s\nkey_file = %s\n' "$RED_NODE" "$work/red.key"
+		printf 'listen = 0.0.0.0:7788\nheartbeat_ms = 500\nlease_ms = %s\nlog_level = info\n' "$1"
+		for i in "${!addrs[@]}"; do
+			printf '[node.%s]\naddress = %s:7788\n' "$((i + 1))" "${addrs[i]}"
+		done
+		printf '[resource.r0]\nlun = %s\nchunk_sectors = %s\nstore_size = %s\nwriter = %s\n' \
+			"$RED_LUN" "$3" "$2" "$4"
+	} >"$work/red.conf"
+}
+
+# now: seconds since the epoch with microseconds; since T: seconds from T,
+# one decimal.
+now() { printf '%s\n' "$EPOCHREALTIME"; }
+since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f\n", b - a }'; }
+
+# mbox_resume: after a reboot (/tmp is new), post after this node's earlier
+# facts instead of over them.
+mbox_resume() { facts "$RED_NODE" | wc -l >"$work/mbox-next"; }

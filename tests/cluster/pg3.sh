@@ -1,0 +1,630 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# PostgreSQL on three nodes and one shared LUN (guest side; issue 4): node 1
+# is the first writer and the primary, nodes 2 and 3 copiers running hot
+# standbys on their own views of the same filesystem, redd on every node.
+#
+# Usage (host): tools/vm/pg3-check.sh, which runs, in effect,
+#   tools/vm/run-cluster.sh --kver KVER --nodes 3 --mem 1536 --lun-size 512 \
+#       --lun L -- tests/cluster/pg3.sh
+# Needs build/KVER/dm-red.ko, build/redd/daemon/redd,
+# build/redd/redctl/redctl and PostgreSQL 15 (/usr/lib/postgresql/15/bin).
+#
+# The story (node 2, the survivor, prints the report and the TAP lines):
+#   a  node 1: redctl up r0 (writer), mkfs.ext4, initdb, a primary with
+#      physical slots n2 and n3, pgbench -i, CHECKPOINT
+#   b  nodes 2, 3: redctl up r0 (the copier joins: its view is a crash-
+#      consistent image of the running primary's filesystem), mount (ext4
+#      replays its journal into the store), make that private copy a
+#      standby (no postmaster.pid, no slots, standby.signal, primary_conninfo
+#      and primary_slot_name), start it, wait until it streams; then the
+#      primary commits synchronously to ANY 1 (n2, n3)
+#   c  node 3 runs pgbench -c 4 -j 2 -l against node 1 over TCP; both
+#      standbys run a read query every 0.5 s
+#   d  node 3's standby is stopped, unmounted, its store dropped (redctl
+#      gc), remounted, made a standby again and restarted, under the load
+#   e  (failover; when redctl has "promote") node 1 prints RED-REBOOT-NODE 1:
+#      the harness kills it and boots it again; the standby with the highest
+#      received WAL position (ties: the smaller store, redctl's promotion
+#      score) runs redctl promote r0 and pg_ctl promote; the other standby
+#      follows it; node 3 runs pgbench again, against the new primary
+#   f  node 1 (RED_BOOT=2): redctl up r0 must make it a copier; it becomes
+#      a standby of the new primary
+#   g  checks: acknowledged transactions (pgbench -l lines) all in
+#      pgbench_history, amcheck clean, the standbys' reads succeeded,
+#      fsck.ext4 -n clean on every node's view
+#   h  the report: timings, LUN bytes written, store sizes, stabilization
+#      counts, TPS per phase
+# Without "promote" in redctl (or with RED_PG3_FAILOVER=0) e and f are
+# skipped (TAP "# SKIP") and node 1 stays the primary to the end.
+# Environment: RED_PG3_SCALE (pgbench scale, default 5), RED_PG3_LOAD2_S
+# (the second pgbench run, default 20 s), RED_PG3_LOAD1_S (the first run
+# without failover, default 40 s), RED_PG3_FAILOVER (auto | 0 | 1),
+# RED_CLUSTER_WAIT (default 300: every wait for a peer).
+set -euo pipefail
+
+: "${RED_NODE:?}" "${RED_LUN:?}" "${RED_ADDRS:?}" "${RED_RUN_ID:?}" "${RED_KVER:?}"
+boot=${RED_BOOT:-1}
+repo=$(pwd -P)
+work=/tmp/pg3
+mkdir -p "$work"
+t0=$SECONDS
+RED_CLUSTER_WAIT=${RED_CLUSTER_WAIT:-300}
+# shellcheck source=tests/cluster/lib.sh
+. "$repo/tests/cluster/lib.sh"
+say() { printf 'pg3[%s.%s] +%ss: %s\n' "$RED_NODE" "$boot" "$((SECONDS - t0))" "$*"; }
+
+LEASE_MS=10000
+CHUNK_SECTORS=128
+STORE=256M
+SCALE=${RED_PG3_SCALE:-5}
+LOAD2_S=${RED_PG3_LOAD2_S:-20}
+CLIENTS=4
+PGBIN=/usr/lib/postgresql/15/bin
+redctl_bin=${RED_REDCTL:-$repo/build/redd/redctl/redctl}
+MNT=/tmp/pg
+PGDATA=$MNT/data
+DEV=/dev/mapper/r0
+read -r -a addr <<<"$RED_ADDRS"
+addr_of() { echo "${addr[$1 - 1]}"; }
+
+abort() {
+	say "ABORT: $*"
+	post abort "n$RED_NODE: $*" || :
+	[ -f "$work/pg.log" ] && tail -n 40 "$work/pg.log" | sed 's/^/  pg.log: /'
+	[ -f "$work/redd.log" ] && tail -n 80 "$work/redd.log" | sed 's/^/  redd.log: /'
+	dmsetup status 2>/dev/null | sed 's/^/  status: /'
+	exit 1
+}
+for f in "$redctl_bin" "${RED_REDD:-$repo/build/redd/daemon/redd}" "$repo/build/$RED_KVER/dm-red.ko" \
+	"$PGBIN/initdb" "$PGBIN/pg_ctl" /usr/bin/pgbench /usr/bin/psql; do
+	[ -e "$f" ] || abort "$f missing"
+done
+cp "$redctl_bin" "$work/redctl"
+rc_() { "$work/redctl" -c "$work/red.conf" "$@"; }
+
+failover=${RED_PG3_FAILOVER:-auto}
+if [ "$failover" = auto ]; then
+	failover=0
+	rc_help=$("$work/redctl" --help 2>&1 || :)
+	case $rc_help in *promote*) failover=1 ;; esac
+fi
+LOAD1_S=${RED_PG3_LOAD1_S:-40}
+# with a failover the first run ends when node 1 dies; -T is a backstop
+[ "$failover" = 0 ] || LOAD1_S=400
+
+# ---- PostgreSQL helpers -----------------------------------------------------
+as_pg() { setpriv --reuid=postgres --regid=postgres --init-groups -- env HOME=/tmp "$@"; }
+pgctl() { as_pg "$PGBIN/pg_ctl" -D "$PGDATA" "$@"; }
+# q SQL: a query on the local server, unaligned, tuples only
+q() { as_pg psql -h /tmp -p 5432 -U postgres -d postgres -XAtq -v ON_ERROR_STOP=1 -c "$1"; }
+# qn NODE SQL: the same over TCP on NODE's server
+conn() { echo "host=$(addr_of "$1") port=5432 user=postgres dbname=postgres connect_timeout=10 tcp_user_timeout=10000 keepalives_idle=3 keepalives_interval=1 keepalives_count=3"; }
+qn() { as_pg psql "$(conn "$1")" -XAtq -v ON_ERROR_STOP=1 -c "$2"; }
+pg_start() {
+	touch "$work/pg.log"
+	chown postgres:postgres "$work/pg.log"
+	pgctl -l "$work/pg.log" -w -t 300 start >"$work/pg_ctl.out" 2>&1 ||
+		{ cat "$work/pg_ctl.out"; tail -n 30 "$work/pg.log"; return 1; }
+}
+pg_stop() { pgctl -m fast -w -t 120 stop >/dev/null 2>&1 || :; }
+streaming_from() { # NODE: the local standby streams from NODE
+	[ "$(q "select status || ' ' || sender_host from pg_stat_wal_receiver" 2>/dev/null)" = "streaming $(addr_of "$1")" ]
+}
+# prepare_standby PRIMARY_NODE NAME: the private copy on this node's view
+# becomes a standby of PRIMARY_NODE's server under the name NAME.
+prepare_standby() {
+	rm -f "$PGDATA/postmaster.pid"
+	find "$PGDATA/pg_replslot" -mindepth 1 -delete
+	touch "$PGDATA/standby.signal"
+	sed -i '/^primary_conninfo\|^primary_slot_name\|^synchronous_standby_names/d' "$PGDATA/postgresql.auto.conf"
+	{
+		echo "primary_conninfo = 'host=$(addr_of "$1") port=5432 user=postgres application_name=$2 keepalives_idle=3 keepalives_interval=1 keepalives_count=3 tcp_user_timeout=10000'"
+		echo "primary_slot_name = '$2'"
+	} >>"$PGDATA/postgresql.auto.conf"
+	chown postgres:postgres "$PGDATA/standby.signal" "$PGDATA/postgresql.auto.conf"
+}
+lsn_num() { # X/Y -> a number
+	local h=${1%/*} l=${1#*/}
+	echo $(((16#$h << 32) + 16#$l))
+}
+lun_written() { awk '{ print $7 * 512 }' "/sys/block/${RED_LUN#/dev/}/stat"; }
+store_dev() { dmsetup table r0 2>/dev/null | awk '{ print $5 }'; }
+zram_mm() { # the store's mm_stat: orig compr mem_used
+	local s
+	s=$(store_dev)
+	case $s in /dev/zram*) awk '{ printf "orig=%dK compr=%dK mem=%dK\n", $1 / 1024, $2 / 1024, $3 / 1024 }' "/sys/block/${s#/dev/}/mm_stat" ;; *) echo "-" ;; esac
+}
+# js PYEXPR: a value from redctl status r0 --json (d = the document,
+# r = the resource), "-" when missing
+js() {
+	rc_ status --json r0 2>/dev/null | /usr/bin/python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+r = (d.get("resources") or [{}])[0]
+try:
+    v = eval(sys.argv[1])
+except Exception:
+    v = None
+print("-" if v is None else (json.dumps(v) if isinstance(v, (dict, list)) else v))
+' "$1"
+}
+stab_counts() {
+	js '"stabilize=%s chunks=%s preserves=%s" % (r["redd"]["stats"]["stabilize"], r["redd"]["stats"]["chunks"], r["redd"]["stats"]["preserves"])'
+}
+# reader: a read query on the local standby every 0.5 s, "TIME ok|fail"
+start_reader() {
+	(
+		while [ ! -e "$work/reader.stop" ]; do
+			if timeout 10 as_pg psql -h /tmp -p 5432 -U postgres -d postgres -XAtq \
+				-c 'select count(*) from pgbench_history' >/dev/null 2>&1; then
+				echo "$EPOCHREALTIME ok"
+			else
+				echo "$EPOCHREALTIME fail"
+			fi
+			sleep 0.5
+		done
+	) >>"$work/reads.log" 2>/dev/null &
+	echo $! >"$work/reader.pid"
+}
+stop_reader() {
+	touch "$work/reader.stop"
+	[ -f "$work/reader.pid" ] && { wait "$(cat "$work/reader.pid")" 2>/dev/null || :; }
+}
+reads_between() { # FROM TO RESULT: reads with RESULT between two times
+	awk -v a="$1" -v b="$2" -v r="$3" '$1 >= a && $1 <= b && $2 == r' "$work/reads.log" | wc -l
+}
+# the event stream, each line stamped with this node's clock
+start_events() {
+	(
+		rc_ events --json 2>&1 | while IFS= read -r l; do printf '%s %s\n' "$EPOCHREALTIME" "$l"; done
+	) >>"$work/events.log" &
+}
+# pgbench's per-transaction logs: acknowledged transactions of a run
+acked() { cat "$work/$1".[0-9]* 2>/dev/null | awk '$3 ~ /^[0-9]+$/' | wc -l; }
+# tps_window PREFIX FROM TO: committed transactions per second in a window
+tps_window() {
+	cat "$work/$1".[0-9]* 2>/dev/null | awk -v a="$2" -v b="$3" '
+		$3 ~ /^[0-9]+$/ { t = $5 + $6 / 1e6; if (t >= a && t < b) n++ }
+		END { if (b > a) printf "%.1f", n / (b - a); else printf "-" }'
+}
+
+# ---- setup: every node, every boot -----------------------------------------
+modprobe dm-mod
+modprobe zram num_devices=0 2>/dev/null || modprobe zram || :
+insmod "$repo/build/$RED_KVER/dm-red.ko"
+[ "$boot" = 1 ] || mbox_resume
+write_config_nodes "$LEASE_MS" "$STORE" "$CHUNK_SECTORS" 1
+start_redd
+wait_for "redd's control socket" 60 rc_ status r0 >/dev/null 2>&1 || abort "redd did not start"
+sleep 1
+start_events
+mkdir -p "$MNT"
+say "failover part: $([ "$failover" = 1 ] && echo yes || echo "no (redctl has no promote)"); scale $SCALE"
+
+# redctl up r0, timed; prints the role the kernel shows
+up_r0() {
+	local t
+	t=$(now)
+	rc_ up r0 >"$work/up.out" 2>&1 || { cat "$work/up.out"; return 1; }
+	sed 's/^/  redctl up: /' "$work/up.out" | head -n 3
+	if [ "$(field "$DEV" 1)" = copier ]; then
+		wait_for "the join" 120 state_is "$DEV" active || return 1
+	fi
+	echo "$(field "$DEV" 1) $(since "$t")" >"$work/up.res"
+}
+# the filesystem never reaches into the LUN's last 2 MiB (mailbox, redd's
+# record), whatever the red device's length
+fs_blocks() { echo $((($(lun_sectors) * 512 - 2 * 1024 * 1024) / 4096)); }
+
+# ---- node 1, first boot: the primary ----------------------------------------
+primary_setup() {
+	local t ti tb tm ts
+	up_r0 || abort "redctl up"
+	read -r role up_s <"$work/up.res"
+	[ "$role" = writer ] || abort "node 1 came up as $role"
+	t=$(now)
+	mkfs.ext4 -q -F -b 4096 -E lazy_itable_init=0,lazy_journal_init=0 "$DEV" "$(fs_blocks)" || abort mkfs
+	tm=$(since "$t")
+	mount -o noatime "$DEV" "$MNT" || abort mount
+	mkdir -p "$PGDATA"
+	chown postgres:postgres "$MNT" "$PGDATA"
+	chmod 700 "$PGDATA"
+	t=$(now)
+	as_pg "$PGBIN/initdb" -D "$PGDATA" -U postgres -A trust -E UTF8 --no-locale -N >"$work/initdb.out" 2>&1 ||
+		{ cat "$work/initdb.out"; abort initdb; }
+	sync
+	ti=$(since "$t")
+	cat >>"$PGDATA/postgresql.conf" <<-EOF
+		listen_addresses = '*'
+		port = 5432
+		unix_socket_directories = '/tmp'
+		wal_level = replica
+		hot_standby = on
+		max_wal_senders = 10
+		max_replication_slots = 10
+		wal_keep_size = 256MB
+		max_wal_size = 256MB
+		synchronous_commit = on
+		shared_buffers = 64MB
+		wal_receiver_timeout = 20s
+		wal_sender_timeout = 20s
+	EOF
+	cat >>"$PGDATA/pg_hba.conf" <<-EOF
+		host all all 192.168.77.0/24 trust
+		host replication all 192.168.77.0/24 trust
+	EOF
+	t=$(now)
+	pg_start || abort "primary start"
+	ts=$(since "$t")
+	q "select pg_create_physical_replication_slot('n2', true), pg_create_physical_replication_slot('n3', true)" >/dev/null ||
+		abort "slots"
+	t=$(now)
+	as_pg pgbench -h /tmp -p 5432 -U postgres -i -s "$SCALE" -q postgres >"$work/pgbench-i.out" 2>&1 ||
+		{ cat "$work/pgbench-i.out"; abort "pgbench -i"; }
+	tb=$(since "$t")
+	q checkpoint >/dev/null
+	sync
+	say "a: writer up in ${up_s}s, mkfs ${tm}s, initdb ${ti}s, start ${ts}s, pgbench -i -s $SCALE ${tb}s; $(tail -n 1 "$work/pgbench-i.out")"
+	post m-a "up=${up_s}s mkfs=${tm}s initdb=${ti}s start=${ts}s pgbench-i=${tb}s"
+	post primary-ready
+}
+
+# ---- standby (b): join, mount, prepare, start, stream ----------------------
+standby_setup() { # PRIMARY_NODE
+	local p=$1 t up_s t_mount t_start t_stream role
+	up_r0 || abort "redctl up"
+	read -r role up_s <"$work/up.res"
+	[ "$role" = copier ] || abort "node $RED_NODE came up as $role"
+	t=$(now)
+	mount -o noatime "$DEV" "$MNT" || abort "mount of the copier's view"
+	t_mount=$(since "$t")
+	prepare_standby "$p" "n$RED_NODE"
+	t=$(now)
+	pg_start || abort "standby start"
+	t_start=$(since "$t")
+	wait_for "streaming from node $p" 180 streaming_from "$p" || abort "the standby does not stream"
+	t_stream=$(since "$t")
+	say "joined as copier in ${up_s}s (epoch $(field "$DEV" 3)), mounted in ${t_mount}s, standby started in ${t_start}s, streaming after ${t_stream}s"
+	echo "join=${up_s}s mount=${t_mount}s start=${t_start}s streaming=${t_stream}s" >"$work/standby.res"
+}
+
+# ---- d: node 3's standby: stop, umount, gc, mount, restart -----------------
+gc_cycle() { # PRIMARY_NODE
+	local p=$1 t ts t_stop t_gc t_start t_stream t_sync gco before lag
+	before=$(zram_mm)
+	ts=$(now)
+	t=$ts
+	pg_stop
+	umount "$MNT" || abort "umount before gc"
+	t_stop=$(since "$t")
+	t=$(now)
+	gco=$(rc_ gc r0 2>&1) || { printf '%s\n' "$gco"; abort "redctl gc"; }
+	t_gc=$(since "$t")
+	printf '%s\n' "$gco" | sed 's/^/  redctl gc: /'
+	mount -o noatime "$DEV" "$MNT" || abort "mount after gc"
+	prepare_standby "$p" "n$RED_NODE"
+	t=$(now)
+	pg_start || abort "standby restart after gc"
+	t_start=$(since "$t")
+	wait_for "streaming again" 180 streaming_from "$p" || abort "no streaming after gc"
+	t_stream=$(since "$ts")
+	# replay lag as the primary measures it (one clock)
+	lagok() {
+		lag=$(qn "$p" "select coalesce(extract(epoch from replay_lag), 0) from pg_stat_replication where application_name = 'n$RED_NODE' and state = 'streaming'" 2>/dev/null) &&
+			[ -n "$lag" ] && awk -v l="$lag" 'BEGIN { exit !(l < 1) }'
+	}
+	wait_for "replay lag < 1 s" 180 lagok || abort "the standby does not catch up after gc"
+	t_sync=$(since "$ts")
+	echo "$ts $(now)" >"$work/gc.window"
+	say "d: gc cycle: stop+umount ${t_stop}s, redctl gc ${t_gc}s, restart ${t_start}s, streaming ${t_stream}s and lag<1s ${t_sync}s after the stop; store before: $before, after: $(zram_mm)"
+	post m-gc "stop=${t_stop}s gc=${t_gc}s start=${t_start}s streaming=${t_stream}s insync=${t_sync}s"
+	post m-gcstore "before: $before; after: $(zram_mm); $(printf '%s\n' "$gco" | grep -i freed | head -n 1 | cut -c1-120)"
+}
+
+# ---- e: the failover -----------------------------------------------------------
+# writer_lost: redd on this node no longer sees node 1
+writer_lost() {
+	local c
+	c=$(js '[p["connected"] for p in d["redd"]["peers"] if p["node"] == 1][0]')
+	[ "$c" = False ] || [ "$c" = false ]
+}
+failover_standby() { # on nodes 2 and 3, after the kill
+	local seen tl ev lsn score mine other cand3 lsn_o score_o newp
+	seen=$(cat "$work/kill.seen")
+	wait_for "redd to report node 1 lost" 120 writer_lost || abort "redd never lost node 1"
+	tl=$(now)
+	# the event's own stamp when there is one
+	ev=$(awk -v a="$seen" '$1 >= a - 30 && /peer-disconnected/ && /"node":1[,}]/ { print $1; exit }' "$work/events.log")
+	[ -z "$ev" ] || tl=$ev
+	echo "$tl" >"$work/lost.at"
+	lsn=$(q "select pg_last_wal_receive_lsn()") || abort "no receive lsn"
+	score=$(js 'r["promotion"]["score"]')
+	[ "$score" != - ] || score=$(field "$DEV" 4 | cut -d/ -f1)
+	say "e: node 1 lost $(awk -v a="$seen" -v b="$tl" 'BEGIN { printf "%.1f", b - a }')s after its kill was seen; received up to $lsn, promotion score $score"
+	post m-detect "$(awk -v a="$seen" -v b="$tl" 'BEGIN { printf "%.1f", b - a }')s"
+	post cand "$lsn $score"
+	mine="$lsn $score"
+	other=$((5 - RED_NODE))
+	cand3=$(awaitv "$other" cand 120) || cand3=''
+	newp=$RED_NODE
+	if [ -n "$cand3" ]; then
+		read -r lsn_o score_o <<<"$cand3"
+		read -r lsn score <<<"$mine"
+		if [ "$(lsn_num "$lsn_o")" -gt "$(lsn_num "$lsn")" ] ||
+			{ [ "$(lsn_num "$lsn_o")" -eq "$(lsn_num "$lsn")" ] &&
+				{ [ "$score_o" -lt "$score" ] || { [ "$score_o" -eq "$score" ] && [ "$other" -lt "$RED_NODE" ]; }; }; }; then
+			newp=$other
+		fi
+	fi
+	echo "$newp" >"$work/newp"
+	say "e: the new primary is node $newp (node $RED_NODE: $mine; node $other: ${cand3:-none})"
+}
+promoted_dev() { [ "$(field "$DEV" 1)" = writer ] && state_is "$DEV" active; }
+promote_here() {
+	local t tp tw tg tc out slots
+	t=$(now)
+	rc_ promote r0 --timeout 180 > >(while IFS= read -r l; do printf '%s %s\n' "$EPOCHREALTIME" "$l"; done >"$work/promote.out") 2>&1 ||
+		{ sleep 1; cat "$work/promote.out"; abort "redctl promote"; }
+	tp=$(since "$t")
+	sleep 0.2
+	sed 's/^[0-9.]* /  redctl promote: /' "$work/promote.out"
+	t2=$(now)
+	wait_for "the device to be the writer, write-back done" 300 promoted_dev || abort "not promoted"
+	tw=$(since "$t2")
+	t2=$(now)
+	pgctl promote -w -t 120 >/dev/null || abort "pg_ctl promote"
+	tg=$(since "$t2")
+	# the survivors' slots, and commits synchronous to one of them again
+	slots='' qslots=''
+	for n in 1 2 3; do
+		[ "$n" = "$RED_NODE" ] && continue
+		slots+="${slots:+, }n$n"
+		qslots+="${qslots:+, }'n$n'"
+	done
+	q "select pg_create_physical_replication_slot(s, true) from unnest(array[$qslots]) s" >/dev/null ||
+		abort "slots on the new primary"
+	post promoted "$(lun_written)"
+	q "alter system set synchronous_standby_names = 'ANY 1 ($slots)'" >/dev/null
+	q "select pg_reload_conf()" >/dev/null
+	t2=$(now)
+	timeout 300 as_pg psql -h /tmp -p 5432 -U postgres -d postgres -XAtq -v ON_ERROR_STOP=1 \
+		-c "create table failover_probe(at timestamptz default now())" -c "insert into failover_probe default values" >/dev/null ||
+		abort "no commit on the new primary"
+	tc=$(since "$t2")
+	echo "$tp $tw $tg $tc" >"$work/promote.res"
+	post m-promote "redctl promote (fencing wait, PROMOTE accepted) ${tp}s; PROMOTE -> writer active (write-back) ${tw}s; pg_ctl promote ${tg}s; first synchronous commit ${tc}s; kill seen -> that commit $(since "$(cat "$work/kill.seen")")s"
+	say "e: redctl promote ${tp}s, then writer+active ${tw}s, pg_ctl promote ${tg}s, first synchronous commit ${tc}s"
+}
+repoint() { # NEWP: follow the new primary
+	local p=$1 t
+	t=$(now)
+	sed -i "s/host=[0-9.]* /host=$(addr_of "$p") /" "$PGDATA/postgresql.auto.conf"
+	q "select pg_reload_conf()" >/dev/null
+	wait_for "streaming from node $p" 240 streaming_from "$p" || abort "does not stream from node $p"
+	say "e: streaming from node $p $(since "$t")s after the re-point, timeline $(q 'select received_tli from pg_stat_wal_receiver')"
+	post m-repoint "$(since "$t")s"
+}
+
+# ---- g: the end on every node ---------------------------------------------------
+finish_node() {
+	local r=ok out
+	stop_reader
+	pg_stop
+	umount "$MNT" || r=umount-failed
+	if out=$(fsck.ext4 -n -f "$DEV" 2>&1); then
+		r+=" fsck-clean"
+	else
+		r="fsck-ERRORS"
+		printf '%s\n' "$out" | tail -n 15
+	fi
+	say "g: $(field "$DEV" 1) view: $r; store $(zram_mm); stabilization $(stab_counts); LUN written by this node $(lun_written) bytes"
+	post fin "$r $(field "$DEV" 1)"
+	post m-store "$(zram_mm)"
+	post m-stab "$(stab_counts)"
+	post m-lunw "$(lun_written)"
+}
+
+# ================================= the run =====================================
+case $RED_NODE:$boot in
+1:1)
+	primary_setup
+	await 2 streaming || abort "node 2 does not stream"
+	await 3 streaming || abort "node 3 does not stream"
+	q "alter system set synchronous_standby_names = 'ANY 1 (n2, n3)'" >/dev/null
+	q "select pg_reload_conf()" >/dev/null
+	sleep 1
+	q "select string_agg(application_name || ':' || sync_state, ' ') from pg_stat_replication" |
+		sed 's/^/  replication: /'
+	post load-go
+	if [ "$failover" = 1 ]; then
+		await 3 gc-done || abort "no gc on node 3"
+		sleep 8
+		post m-1 "$(stab_counts) lunw=$(lun_written)"
+		post kill-at "$(now)"
+		say "e: asking the harness to kill and reboot this node"
+		echo "RED-REBOOT-NODE 1"
+		sleep 600
+		abort "not killed within 600 s"
+	fi
+	await 2 all-done 900 || :
+	finish_node
+	await 2 report-done 300 || :
+	;;
+1:*)
+	# f: back as a copier of the new primary
+	# (after the promotion: this test does not race redctl up against it)
+	newp=$(awaitv 2 newp) || abort "no new primary"
+	await "$newp" promoted || abort "node $newp never promoted"
+	up_r0 || abort "redctl up after the reboot"
+	read -r role up_s <"$work/up.res"
+	post m-f1 "role=$role join=${up_s}s epoch=$(field "$DEV" 3) lun=$(js 'r["lun"]' | cut -c1-120)"
+	[ "$role" = copier ] || abort "node 1 came back as $role, not as a copier"
+	t=$(now)
+	mount -o noatime "$DEV" "$MNT" || abort "mount"
+	prepare_standby "$newp" n1
+	pg_start || abort "standby start"
+	wait_for "streaming from node $newp" 240 streaming_from "$newp" || abort "node 1 does not stream"
+	say "f: node 1 back as a copier in ${up_s}s, standby of node $newp streaming $(since "$t")s after the mount"
+	post n1-streaming "join=${up_s}s streaming=$(since "$t")s"
+	start_reader
+	await 2 all-done 900 || :
+	finish_node
+	await 2 report-done 300 || :
+	;;
+2:* | 3:*)
+	await 1 primary-ready 600 || abort "no primary"
+	standby_setup 1
+	post streaming "$(cat "$work/standby.res")"
+	await 1 load-go || abort "no load"
+	start_reader
+	if [ "$RED_NODE" = 3 ]; then
+		# c: the load, from node 3 against node 1 over TCP
+		tl=$(now)
+		echo "$tl" >"$work/load1.start"
+		(as_pg pgbench "$(conn 1)" -c "$CLIENTS" -j 2 -T "$LOAD1_S" -l --log-prefix="$work/log1" -P 5 \
+			>"$work/pgbench1.out" 2>&1 || echo "exit $?" >>"$work/pgbench1.out") &
+		load_pid=$!
+		sleep 6
+		gc_cycle 1
+		post gc-done
+	fi
+	newp=1
+	if [ "$failover" = 1 ]; then
+		await 1 kill-at 600 || abort "node 1 never killed itself"
+		now >"$work/kill.seen"
+		failover_standby
+		newp=$(cat "$work/newp")
+		[ "$RED_NODE" != 2 ] || post newp "$newp"
+		if [ "$newp" = "$RED_NODE" ]; then
+			promote_here
+		else
+			await "$newp" promoted 600 || abort "node $newp did not promote"
+			repoint "$newp"
+		fi
+	fi
+	if [ "$RED_NODE" = 3 ]; then
+		wait "$load_pid" || :
+		t1=$(now)
+		sed 's/^/  pgbench 1: /' "$work/pgbench1.out" | grep -v '^  pgbench 1: progress' | tail -n 25
+		acked1=$(acked log1)
+		t2=$(now)
+		as_pg pgbench "$(conn "$newp")" -c "$CLIENTS" -j 2 -T "$LOAD2_S" -l --log-prefix="$work/log2" \
+			>"$work/pgbench2.out" 2>&1 || { cat "$work/pgbench2.out"; abort "pgbench run 2"; }
+		t3=$(now)
+		acked2=$(acked log2)
+		read -r g0 g1 <"$work/gc.window"
+		kseen=$(cat "$work/kill.seen" 2>/dev/null || echo "$t1")
+		post m-tps "pre-gc=$(tps_window log1 "$tl" "$g0") gc=$(tps_window log1 "$g0" "$g1") post-gc=$(tps_window log1 "$g1" "$kseen") run2=$(tps_window log2 "$t2" "$t3")"
+		post load-done "$acked1 $acked2 $(grep -c 'aborted' "$work/pgbench1.out" || :)"
+		say "c: run 1 acknowledged $acked1 transactions, run 2 $acked2"
+	fi
+	if [ "$RED_NODE" = 2 ]; then
+		# ---- g + h: checks and the report, on the survivor -------------------
+		await 3 load-done 900 || abort "no end of the load"
+		[ "$failover" = 0 ] || await 1 n1-streaming 600 || :
+		read -r acked1 acked2 aborted <<<"$(fact 3 load-done)"
+		acked=$((acked1 + acked2))
+		hist=$(qn "$newp" "select count(*) from pgbench_history") || hist=-1
+		n=0
+		failed=0
+		tap() { # RC DESC
+			n=$((n + 1))
+			if [ "$1" = 0 ]; then echo "ok $n - $2"; else
+				echo "not ok $n - $2"
+				failed=1
+			fi
+		}
+		slack=0
+		[ "$failover" = 0 ] || slack=$CLIENTS
+		r=0
+		{ [ "$hist" -ge "$acked" ] && [ "$hist" -le $((acked + slack)) ]; } || r=1
+		[ "$acked1" -gt 0 ] || r=1
+		tap $r "every acknowledged transaction is in pgbench_history on the new primary (node $newp): $hist rows, $acked acknowledged ($acked1 + $acked2), at most $slack more allowed"
+		amc=$(qn "$newp" "create extension if not exists amcheck" 2>&1) || :
+		idx=$(qn "$newp" "select count(*) from (select bt_index_check(c.oid) from pg_index i join pg_class c on c.oid = i.indexrelid join pg_am a on a.oid = c.relam where a.amname = 'btree' and c.relpersistence = 'p') x" 2>&1) || idx="ERROR: $idx"
+		heap=$(qn "$newp" "select count(*) from pg_class c, verify_heapam(c.oid) v where c.relkind in ('r', 'm', 't') and c.relpersistence = 'p'" 2>&1) || heap="ERROR: $heap"
+		ntab=$(qn "$newp" "select count(*) from pg_class where relkind in ('r', 'm', 't') and relpersistence = 'p'" 2>&1) || :
+		r=0
+		case $idx in *ERROR* | '' | 0) r=1 ;; esac
+		[ "$heap" = 0 ] || r=1
+		tap $r "amcheck on the new primary: bt_index_check of $idx btree indexes, verify_heapam of $ntab tables: ${heap} corruption rows ${amc:+($amc)}"
+		stop_reader
+		r=0
+		desc=''
+		for i in 2 3; do
+			if [ "$i" = 2 ]; then
+				rd="$(grep -c ' ok$' "$work/reads.log" || :) $(grep -c ' fail$' "$work/reads.log" || :)"
+			else rd=$(awaitv 3 reads 120) || rd="0 0 0"; fi
+			read -r ok fl after <<<"$rd"
+			[ "${ok:-0}" -ge 10 ] || r=1
+			[ "$i" != 3 ] || [ "${after:-0}" -ge 3 ] || r=1
+			desc+=" node $i: $ok ok, $fl failed${after:+, $after ok after its gc};"
+		done
+		tap $r "the standbys' read queries succeeded (${desc% })"
+		r=0
+		[ "$(fact 3 m-gc | grep -c insync)" = 1 ] || r=1
+		tap $r "gc of node 3's standby under load: back streaming with replay lag < 1 s ($(fact 3 m-gc); $(fact 3 m-gcstore))"
+		if [ "$failover" = 1 ]; then
+			r=0
+			[ -f "$work/promote.res" ] || [ "$newp" != 2 ] || r=1
+			fact "$newp" promoted >/dev/null || r=1
+			tap $r "failover: node $newp promoted (redctl promote + pg_ctl promote), the other standby follows it ($(fact $((5 - newp)) m-repoint 2>/dev/null || echo -))"
+			r=0
+			case $(fact 1 m-f1 2>/dev/null) in role=copier*) ;; *) r=1 ;; esac
+			fact 1 n1-streaming >/dev/null || r=1
+			tap $r "node 1 rebooted comes back as a copier and a standby of node $newp ($(fact 1 m-f1 2>/dev/null); $(fact 1 n1-streaming 2>/dev/null))"
+		else
+			tap 0 "failover # SKIP redctl has no promote yet"
+			tap 0 "node 1 back as a copier after its reboot # SKIP no failover"
+		fi
+		post all-done
+		finish_node
+		r=0
+		fins=''
+		for i in 1 2 3; do
+			f=$(awaitv "$i" fin 300) || f="no-result"
+			case $f in ok\ fsck-clean*) ;; *) r=1 ;; esac
+			fins+=" node $i: $f;"
+		done
+		tap $r "PostgreSQL stopped, fsck.ext4 -n -f clean on every view (${fins% })"
+
+		# ---- h: the report -------------------------------------------------------
+		echo "== pg3 report (scale $SCALE, chunk $((CHUNK_SECTORS / 2)) KiB, lease $((LEASE_MS / 1000)) s, failover $failover)"
+		echo "== step a: primary on node 1: $(fact 1 m-a)"
+		echo "== step b: standbys: node 2: $(fact 2 streaming); node 3: $(fact 3 streaming)"
+		echo "== step c: load: node 3 pgbench -c $CLIENTS -j 2, run 1 $acked1 acknowledged (aborted clients: ${aborted:-0}), run 2 $acked2 in ${LOAD2_S}s"
+		echo "== step c: TPS per phase: $(fact 3 m-tps)"
+		echo "== step d: gc of node 3's standby: $(fact 3 m-gc)"
+		echo "== step d: node 3's store: $(fact 3 m-gcstore)"
+		if [ "$failover" = 1 ]; then
+			echo "== step e: failover to node $newp: detection (kill seen -> redd lost node 1) $(fact 2 m-detect 2>/dev/null || echo -) on node 2, $(fact 3 m-detect 2>/dev/null || echo -) on node 3"
+			echo "== step e: $(fact "$newp" m-promote 2>/dev/null || echo -)"
+			echo "== step e: node $((5 - newp)) re-pointed and streaming in $(fact $((5 - newp)) m-repoint 2>/dev/null || echo -)"
+			echo "== step f: node 1 after its reboot: $(fact 1 m-f1 2>/dev/null || echo -); $(fact 1 n1-streaming 2>/dev/null || echo -)"
+		fi
+		echo "== step g: checks: history $hist rows, acknowledged $acked; amcheck $idx indexes, $heap corrupt rows"
+		echo "== summary"
+		printf '  %-6s %-8s %-40s %-34s %s\n' node role "store (zram mm_stat)" "stabilization" "LUN bytes written"
+		for i in 1 2 3; do
+			printf '  %-6s %-8s %-40s %-34s %s\n' "$i" "$(fact "$i" fin 2>/dev/null | awk '{ print $NF }')" \
+				"$(fact "$i" m-store 2>/dev/null || echo -)" "$(fact "$i" m-stab 2>/dev/null || echo -)" \
+				"$(fact "$i" m-lunw 2>/dev/null || echo -)"
+		done
+		[ "$failover" = 0 ] || echo "  node 1 before its kill: $(fact 1 m-1 2>/dev/null || echo -)"
+		echo "1..$n"
+		post report-done
+		[ "$failed" = 0 ] || exit 1
+	else
+		# node 3: its reads for the report, then the end
+		stop_reader
+		read -r g0 g1 <"$work/gc.window"
+		post reads "$(grep -c ' ok$' "$work/reads.log" || :) $(grep -c ' fail$' "$work/reads.log" || :) $(awk -v b="$g1" '$1 > b && $2 == "ok"' "$work/reads.log" | wc -l)"
+		await 2 all-done 900 || :
+		finish_node
+		await 2 report-done 300 || :
+	fi
+	;;
+esac
+stop_redd
+say "done"

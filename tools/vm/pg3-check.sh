@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# PostgreSQL on three guests sharing one LUN through dm-red and redd (issue
+# 4; guest side tests/cluster/pg3.sh): a primary on the writer, hot standbys
+# on two copiers, pgbench under load, gc of a standby's store, and, once
+# redctl has "promote", the failover: node 1 killed and rebooted
+# (RED-REBOOT-NODE), a standby promoted, node 1 back as a copier.  Prints
+# the scenario's report and TAP lines (node 2's), then the harness's
+# verdict as one more TAP line; exit status 0 when all passed.
+#
+# Usage: tools/vm/pg3-check.sh [-v]
+#   -v            stream every guest's output (make demo); default: only
+#                 the report and the TAP lines, the rest in the log
+#   PG3_KVER      kernel (default: the newest installed 6.12)
+#   PG3_TIMEOUT   per-guest time-out in seconds (default 600)
+#   PG3_SCALE     pgbench scale (default 5); PG3_LOAD2_S: seconds of the
+#                 second pgbench run (default 20)
+#   PG3_FAILOVER  auto (default: when redctl has promote) | 0 | 1
+# Needs redd and redctl (built here into build/redd if missing, as
+# redd/check.sh builds them) and PostgreSQL 15 on the host (the guests see
+# the host's root): postgresql-15, postgresql-contrib (amcheck), pgbench.
+# Logs: build/logs/pg3-KVER.out and build/logs/pg3-KVER/ (per node).
+set -euo pipefail
+
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
+cd "$top"
+verbose=0
+case ${1:-} in
+-v | --verbose) verbose=1 ;;
+'') ;;
+*) echo "usage: $0 [-v]" >&2; exit 2 ;;
+esac
+kver=${PG3_KVER:-$(find /lib/modules -maxdepth 1 -name '6.12*-amd64' -printf '%f\n' | sort -V | tail -n 1)}
+tmo=${PG3_TIMEOUT:-600}
+case $tmo in '' | *[!0-9]*) echo "pg3-check: PG3_TIMEOUT must be seconds" >&2; exit 2 ;; esac
+for f in /usr/lib/postgresql/15/bin/initdb /usr/lib/postgresql/15/bin/postgres /usr/bin/pgbench \
+	/usr/share/postgresql/15/extension/amcheck.control; do
+	[ -e "$f" ] || { echo "pg3-check: $f missing (apt-get install postgresql-15 postgresql-contrib)" >&2; exit 1; }
+done
+if [ ! -x build/redd/daemon/redd ] || [ ! -x build/redd/redctl/redctl ]; then
+	echo "pg3-check: building redd and redctl into build/redd" >&2
+	cmake -S redd -B build/redd >/dev/null
+	cmake --build build/redd --target redd redctl -j 2 >/dev/null
+fi
+make -s KVER="$kver" >/dev/null
+mkdir -p build/vm build/logs
+lun=build/vm/pg3-lun-$kver.img
+logdir=build/logs/pg3-$kver
+out=build/logs/pg3-$kver.out
+rm -f "$lun"
+start=$(date +%s)
+rc=0
+run=(timeout -k 30 $((tmo + 120)) tools/vm/run-cluster.sh --kver "$kver" --nodes 3
+	--lun "$lun" --lun-size 512 --timeout "$tmo" --mem 1536 --log-dir "$logdir"
+	--env "RED_PG3_SCALE=${PG3_SCALE:-5}" --env "RED_PG3_LOAD2_S=${PG3_LOAD2_S:-20}"
+	--env "RED_PG3_FAILOVER=${PG3_FAILOVER:-auto}" -- tests/cluster/pg3.sh)
+if [ "$verbose" = 1 ]; then
+	"${run[@]}" 2>&1 | tee "$out" || rc=$?
+else
+	"${run[@]}" >"$out" 2>&1 || rc=$?
+fi
+secs=$(($(date +%s) - start))
+rm -f "$lun"
+
+echo "TAP version 13"
+# node 2's report and TAP lines, renumbered after the harness's line
+sed -n 's/^\[n2\] \(== .*\|  .*\)$/# \1/p' "$out" | grep -v '^#   redctl\|^#   replication\|^#   pgbench' || :
+tap=$(sed -n 's/^\[n2\] \(\(not \)\{0,1\}ok [0-9]* - .*\)$/\1/p' "$out")
+n=$(printf '%s\n' "$tap" | grep -c '^\(not \)\{0,1\}ok' || :)
+fail=0
+[ "$n" -gt 0 ] || { fail=1; tap="not ok 1 - the scenario printed no result (see $out)"; n=1; }
+printf '%s\n' "$tap"
+printf '%s\n' "$tap" | grep -q '^not ok' && fail=1
+n=$((n + 1))
+if [ "$rc" = 0 ]; then
+	echo "ok $n - three guests on $kver: every node finished (node 1 rebooted when failing over), dmesg clean (${secs}s)"
+else
+	fail=1
+	grep -E '^\[harness\]|ABORT|FAIL|not ok' "$out" | tail -n 40 | sed 's/^/# /'
+	echo "not ok $n - three guests on $kver: run-cluster exit $rc after ${secs}s (see $out and $logdir)"
+fi
+echo "1..$n"
+exit "$fail"
