@@ -16,36 +16,66 @@ struct CommandSpec {
     bool json;              // --json applies
     bool force;             // --force applies
     bool timeout;           // --timeout applies
+    bool hooks;             // --pre-hook, --post-hook apply
     std::string_view help;
 };
 
 constexpr std::array kCommands = {
-    CommandSpec{Command::Up, "up", "up RESOURCE", true, true, false, false, false,
-                "Brings RESOURCE up on this node: creates its exception store (a zram device)\n"
-                "if this node is a copier, loads the device-mapper table (device name =\n"
-                "RESOURCE), and tells redd.  Any failure undoes what was done.\n"},
+    CommandSpec{Command::Up, "up", "up RESOURCE", true, true, false, false, false, false,
+                "Brings RESOURCE up on this node.  The role comes from the LUN's epoch\n"
+                "record (the writer it names, even if it resigned), or from the\n"
+                "configuration's `writer` when the LUN has no record yet; an unreadable\n"
+                "metadata area refuses the up.  A copier gets an exception store (a zram\n"
+                "device); then the device-mapper table is loaded (device name = RESOURCE,\n"
+                "ending 1 MiB before the end of the LUN) and redd is told.  Any failure\n"
+                "undoes what was done.\n"},
     CommandSpec{Command::Down, "down", "down [--force] RESOURCE", true, true, false, true, false,
+                false,
                 "Takes RESOURCE down on this node: tells redd (a copier leaves the\n"
                 "membership), removes the device (refused while it is open), and resets and\n"
                 "removes its zram exception store.\n"
                 "  --force  tell redd to let a writer go with copiers joined; and go on\n"
                 "           (with a warning) when redd is not running\n"},
     CommandSpec{Command::Status, "status", "status [--json] [RESOURCE]", true, false, true, false,
-                false,
-                "Shows every configured resource (or RESOURCE): redd's view (membership,\n"
-                "leases, stabilization statistics) merged with the kernel's device status.\n"
-                "Without redd, shows the kernel's view with a warning.\n"
+                false, false,
+                "Shows every configured resource (or RESOURCE): redd's view (writer,\n"
+                "the LUN's epoch record, membership, leases, promotion, statistics)\n"
+                "merged with the kernel's device status.  Without redd, shows the\n"
+                "kernel's view and the LUN's record with a warning.\n"
                 "  --json  print one JSON document\n"},
     CommandSpec{Command::Events, "events", "events [--json]", false, false, true, false, false,
+                false,
                 "Prints the state of every resource, then one line per event as redd\n"
                 "reports it, until interrupted or redd goes away.\n"
                 "  --json  print redd's JSON lines unchanged\n"},
-    CommandSpec{Command::Gc, "gc", "gc [--timeout SECONDS] RESOURCE", true, true, false, false,
-                true,
-                "Drops a copier's exception store: refused while the device is open (stop\n"
-                "the database and unmount first).  Sends the gc message, waits until the\n"
-                "copier is active again at a newer epoch, and reports the memory freed.\n"
+    CommandSpec{Command::Gc, "gc",
+                "gc [--pre-hook CMD] [--post-hook CMD] [--timeout SECONDS] RESOURCE", true, true,
+                false, false, true, true,
+                "Drops a copier's exception store.  Runs the pre-hook (stop the database,\n"
+                "unmount), checks that the device is closed, sends the gc message, waits\n"
+                "until the copier is active again at a newer epoch, runs the post-hook\n"
+                "(mount, start the database), and reports each phase's time and the\n"
+                "memory freed.  A failing pre-hook changes nothing.\n"
+                "  --pre-hook CMD     run by /bin/sh -c before the gc (RED_PHASE=pre)\n"
+                "  --post-hook CMD    run by /bin/sh -c after the rejoin (RED_PHASE=post)\n"
+                "                     (both get RED_RESOURCE and RED_DEVICE)\n"
                 "  --timeout SECONDS  how long to wait for the rejoin (default 60)\n"},
+    CommandSpec{Command::Promote, "promote", "promote [--force] [--timeout SECONDS] RESOURCE", true,
+                true, false, true, true, false,
+                "Makes this node's copier the writer of RESOURCE.  redd refuses while the\n"
+                "old writer may be alive (its reason is printed, exit 12).  Once accepted,\n"
+                "prints the new epoch, the copiers and the fencing wait, then follows the\n"
+                "promotion until the device is an active writer (its store written back).\n"
+                "  --force            promote although the old writer may be alive: two\n"
+                "                     writers for up to one lease period, data loss (redctl(8))\n"
+                "  --timeout SECONDS  how long to follow it (default 300; it goes on after)\n"},
+    CommandSpec{Command::Demote, "demote", "demote [--force] RESOURCE", true, true, false, true,
+                false, false,
+                "Makes this node's writer resign: refused while the device is open.  redd\n"
+                "records on the LUN that the writer resigned and ends its write lease; the\n"
+                "device is then removed.  `redctl up` brings it back later (as the writer\n"
+                "again, or as a copier after a promotion elsewhere).\n"
+                "  --force  demote although copiers are joined (they lose their writer)\n"},
 };
 
 const CommandSpec *find_command(std::string_view name) {
@@ -92,6 +122,7 @@ Options parse_args(std::span<const char *const> args) {
     bool seen_json = false;
     bool seen_force = false;
     bool seen_timeout = false;
+    bool seen_hook = false;
     bool only_positional = false;
     for (std::size_t i = 1; i < args.size(); ++i) {
         const std::string_view arg = args[i];
@@ -144,6 +175,13 @@ Options parse_args(std::span<const char *const> args) {
         } else if (name == "--timeout") {
             opts.timeout = parse_timeout(value());
             seen_timeout = true;
+        } else if (name == "--pre-hook" || name == "--post-hook") {
+            auto command = value();
+            if (command.empty()) {
+                usage(name + " needs a command");
+            }
+            (name == "--pre-hook" ? opts.pre_hook : opts.post_hook) = std::move(command);
+            seen_hook = true;
         } else if (name == "-h" || name == "--help") {
             flag();
             opts.help = true;
@@ -179,6 +217,10 @@ Options parse_args(std::span<const char *const> args) {
     if (seen_timeout && !spec->timeout) {
         usage("--timeout does not apply to " + cmd);
     }
+    if (seen_hook && !spec->hooks) {
+        usage(std::string(opts.pre_hook ? "--pre-hook" : "--post-hook") + " does not apply to " +
+              cmd);
+    }
     if (positional.size() > 2 || (positional.size() == 2 && !spec->takes_resource)) {
         usage(cmd + ": unexpected argument '" + positional.back() + "'");
     }
@@ -203,7 +245,8 @@ std::string help_text(Command command) {
     }
     out << "Usage: redctl [OPTIONS] COMMAND [ARGS]\n"
         << "The dm-red command line: brings resources up and down on this node, shows\n"
-        << "their state, follows redd's events and collects a copier's store.\n\n"
+        << "their state, follows redd's events, collects a copier's store, promotes a\n"
+        << "copier and demotes a writer.\n\n"
         << "Commands:\n";
     for (const auto &spec : kCommands) {
         out << "  " << spec.synopsis << "\n";
@@ -216,7 +259,8 @@ std::string help_text(Command command) {
         << "  -V, --version            print the version\n\n"
         << "Exit status: 0 success, 1 failed, 2 usage, 3 configuration or unknown resource,\n"
         << "4 not root, 5 redd not running, 6 already up, 7 not up, 8 device open,\n"
-        << "9 wrong role, 10 LUN missing or unusable, 11 timed out.\n";
+        << "9 wrong role, 10 LUN missing or unusable, 11 timed out, 12 redd refused\n"
+        << "promote or demote, 13 gc hook failed.\n";
     return out.str();
 }
 

@@ -14,6 +14,8 @@
 namespace redctl {
 
 inline constexpr std::string_view kVersion = "0.1.0";
+inline constexpr std::chrono::seconds kGcTimeout{60};
+inline constexpr std::chrono::seconds kPromoteTimeout{300};
 
 // Exit codes, documented in redctl.8 (EXIT STATUS) and in `redctl --help`.
 namespace exit_code {
@@ -24,11 +26,13 @@ inline constexpr int kConfig = 3;     // bad configuration file, unknown resourc
 inline constexpr int kPermission = 4; // not root
 inline constexpr int kReddDown = 5;   // redd not running (control socket unreachable)
 inline constexpr int kExists = 6;     // up: the device already exists
-inline constexpr int kNotUp = 7;      // down, gc: no such device
-inline constexpr int kBusy = 8;       // down, gc: the device is open
-inline constexpr int kWrongRole = 9;  // gc on a writer
-inline constexpr int kNoLun = 10;     // up: the LUN is missing or unusable
-inline constexpr int kTimeout = 11;   // gc: no rejoin in time; redd did not answer
+inline constexpr int kNotUp = 7;      // down, gc, demote: no such device
+inline constexpr int kBusy = 8;       // down, gc, demote: the device is open
+inline constexpr int kWrongRole = 9;  // gc on a writer, demote on a copier
+inline constexpr int kNoLun = 10;     // up: the LUN (or its metadata area) is unusable
+inline constexpr int kTimeout = 11;   // gc, promote: not done in time; redd did not answer
+inline constexpr int kRefused = 12;   // promote, demote: redd refused (its reason is printed)
+inline constexpr int kHook = 13;      // gc: the pre-hook or the post-hook failed
 } // namespace exit_code
 
 // A failure with the exit code it maps to; main() prints "redctl: WHAT".
@@ -41,7 +45,7 @@ private:
     int code_;
 };
 
-enum class Command { None, Up, Down, Status, Events, Gc };
+enum class Command { None, Up, Down, Status, Events, Gc, Promote, Demote };
 
 std::string_view to_string(Command command);
 
@@ -50,11 +54,15 @@ struct Options {
     std::string config_path{redd::kDefaultConfigPath};
     std::optional<std::string> control_socket; // --control-socket; else the config's
     std::optional<std::string> resource;
-    bool json = false;                // status, events
-    bool force = false;               // down
-    std::chrono::seconds timeout{60}; // gc: wait for the rejoin
-    bool help = false;                // --help (of the command, if one is given)
-    bool version = false;             // --version
+    bool json = false;  // status, events
+    bool force = false; // down, promote, demote
+    // gc: wait for the rejoin; promote: for the end of the write-back.
+    // nullopt: the command's default (kGcTimeout, kPromoteTimeout).
+    std::optional<std::chrono::seconds> timeout;
+    std::optional<std::string> pre_hook;  // gc
+    std::optional<std::string> post_hook; // gc
+    bool help = false;                    // --help (of the command, if one is given)
+    bool version = false;                 // --version
 };
 
 // Parses argv (argv[0] is skipped).  Options may come before or after the

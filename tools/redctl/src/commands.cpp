@@ -79,8 +79,28 @@ bool reply_ok(const json &reply) {
 ResourceView view_of(const redd::Config &config, const redd::ResourceConfig &r) {
     ResourceView view;
     view.name = r.name;
-    view.role = local_role(r, config.node_id());
-    view.writer = r.writer;
+    // The role from the LUN's record where it can be read; else (shown as
+    // such) the configuration's.
+    std::optional<redd::lunmeta::EpochRecord> record;
+    view.lun_record = json{{"readable", true}, {"record", nullptr}};
+    try {
+        auto lun = read_lun_record(r.lun);
+        if (lun.record && lun.record->resource != r.name) {
+            view.lun_record["error"] =
+                "the record belongs to resource '" + lun.record->resource + "'";
+        } else if (lun.record) {
+            view.lun_record["record"] = to_json(*lun.record);
+            record = std::move(lun.record);
+        } else if (lun.why != "blank") {
+            view.lun_record["error"] = lun.why;
+        }
+    } catch (const Failure &e) {
+        view.lun_record = json{{"readable", false}, {"error", e.what()}, {"record", nullptr}};
+    }
+    const auto decision = decide_role(r, config.node_id(), record);
+    view.role = decision.role;
+    view.role_source = decision.source;
+    view.writer = decision.writer;
     view.lun = r.lun;
     view.chunk_sectors = r.chunk_sectors;
     view.store_bytes = r.store_bytes;
@@ -121,18 +141,29 @@ private:
 int cmd_up(const Options &options) {
     const auto config = read_config(options.config_path);
     const auto &res = find_resource(config, *options.resource, options.config_path);
-    const Role role = local_role(res, config.node_id());
     const std::string &name = res.name;
 
     if (dm_inspect(name).present) {
         throw Failure(exit_code::kExists, name + " is already up (device-mapper device " + name +
                                               " exists); nothing changed");
     }
-    const auto sectors = device_sectors(block_device_bytes(res.lun, "LUN"), res.chunk_sectors);
+    const auto lun_bytes = block_device_bytes(res.lun, "LUN");
+    const auto sectors = device_sectors(lun_bytes, res.chunk_sectors);
     if (sectors == 0) {
-        throw Failure(exit_code::kNoLun, "LUN " + res.lun + " is smaller than one chunk (" +
-                                             std::to_string(res.chunk_sectors) + " sectors)");
+        throw Failure(exit_code::kNoLun,
+                      "LUN " + res.lun + " is too small: nothing is left of it after its last " +
+                          "MiB (dm-red's metadata) in whole chunks of " +
+                          std::to_string(res.chunk_sectors) + " sectors");
     }
+    // The role: the LUN's epoch record decides once there is one.
+    RoleDecision decision;
+    try {
+        decision = read_role(res, config.node_id());
+    } catch (const Failure &e) {
+        throw Failure(e.code(), std::string(e.what()) + ": cannot tell this node's role for " +
+                                    name + "; nothing changed");
+    }
+    const Role role = decision.role;
     // Before changing anything: is redd there?
     auto client = ControlClient::connect(socket_path(options, config));
 
@@ -156,8 +187,13 @@ int cmd_up(const Options &options) {
     }
     rollback.commit();
 
-    std::cout << name << ": up as " << to_string(role) << ": 0 " << sectors << " red " << params
-              << "\n";
+    std::cout << name << ": up as " << to_string(role) << " ("
+              << (decision.source == RoleSource::Lun
+                      ? "the LUN's epoch record names node " + std::to_string(decision.writer) +
+                            " the writer"
+                      : "no epoch record on the LUN: the configured writer is node " +
+                            std::to_string(decision.writer))
+              << "): 0 " << sectors << " red " << params << "\n";
     std::vector<ResourceView> views{view_of(config, res)};
     json redd_view{{"resources", reply.contains("resources") ? reply["resources"] : json::array()}};
     std::cout << render_status(merge_status(config.node_id(), views, redd_view, ""));
@@ -293,16 +329,14 @@ int cmd_events(const Options &options) {
     }
 }
 
-int cmd_gc(const Options &options) {
-    const auto config = read_config(options.config_path);
-    const auto &res = find_resource(config, *options.resource, options.config_path);
-    const std::string &name = res.name;
-    if (local_role(res, config.node_id()) != Role::Copier) {
-        throw Failure(exit_code::kWrongRole, "gc applies to a copier; this node (" +
-                                                 std::to_string(config.node_id()) +
-                                                 ") is the writer of " + name);
-    }
-    const auto view = dm_inspect(name);
+std::uint64_t us_since(Clock::time_point start) {
+    return static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count());
+}
+
+// The device of a resource that must be a red device with a status.
+DeviceView red_device(const std::string &name) {
+    auto view = dm_inspect(name);
     if (!view.present) {
         throw Failure(exit_code::kNotUp,
                       name + " is not up (no device-mapper device " + name + ")");
@@ -311,26 +345,93 @@ int cmd_gc(const Options &options) {
         throw Failure(exit_code::kFailed,
                       "device-mapper device " + name + " is not a red device; not touching it");
     }
-    if (view.status->role != "copier") {
-        throw Failure(exit_code::kWrongRole, "the device " + name + " is a " + view.status->role +
-                                                 ", gc applies to a copier");
+    return view;
+}
+
+// A gc hook: /bin/sh -c CMD with RED_RESOURCE, RED_DEVICE, RED_PHASE.
+// Returns its exit status; prints what it does.
+int run_hook(const std::string &name, const std::string &phase, const std::string &command) {
+    std::cout << name << ": running the " << phase << "-hook: " << command << std::endl;
+    return run_shell(
+        command, {"RED_RESOURCE=" + name, "RED_DEVICE=/dev/mapper/" + name, "RED_PHASE=" + phase});
+}
+
+std::string exit_text(int status) {
+    return status > 128 ? "killed by signal " + std::to_string(status - 128)
+                        : "exit status " + std::to_string(status);
+}
+
+int cmd_gc(const Options &options) {
+    const auto config = read_config(options.config_path);
+    const auto &res = find_resource(config, *options.resource, options.config_path);
+    const std::string &name = res.name;
+    const auto timeout = options.timeout.value_or(kGcTimeout);
+    auto view = dm_inspect(name);
+    if (!view.present) {
+        // No device: a writer (by the LUN's record, else the configuration)
+        // is told so first.
+        std::optional<RoleDecision> decision;
+        try {
+            decision = read_role(res, config.node_id());
+        } catch (const Failure &) {
+        }
+        if (decision && decision->role == Role::Writer) {
+            throw Failure(exit_code::kWrongRole,
+                          "gc applies to a copier; this node (" + std::to_string(config.node_id()) +
+                              ") is the writer of " + name +
+                              (decision->source == RoleSource::Lun ? " (the LUN's epoch record)"
+                                                                   : " (the configuration)"));
+        }
     }
-    if (view.open_count > 0) {
-        throw Failure(exit_code::kBusy,
-                      name + " is open (open count " + std::to_string(view.open_count) +
-                          "): stop the database and unmount the filesystem before gc");
+    view = red_device(name);
+    if (view.status->role != "copier") {
+        throw Failure(exit_code::kWrongRole, "gc applies to a copier; the device " + name +
+                                                 " is the " + view.status->role + " (node " +
+                                                 std::to_string(config.node_id()) + ")");
     }
     // redd rejoins the copier after gc: it must be there.
     (void)ControlClient::connect(socket_path(options, config));
+
+    // The pre-hook stops the database and unmounts; nothing has changed yet.
+    std::optional<std::uint64_t> pre_us;
+    if (options.pre_hook) {
+        const auto t = Clock::now();
+        if (const int st = run_hook(name, "pre", *options.pre_hook); st != 0) {
+            throw Failure(exit_code::kHook, name + ": the pre-hook failed (" + exit_text(st) +
+                                                "): no gc, nothing changed");
+        }
+        pre_us = us_since(t);
+    }
+    // After a refusal the post-hook, if any, brings the service back.
+    auto refuse = [&](int code, const std::string &what) -> Failure {
+        if (options.pre_hook && options.post_hook) {
+            std::cerr << "redctl: " << what << "; running the post-hook to restore the service\n";
+            const int st = run_hook(name, "post", *options.post_hook);
+            if (st != 0) {
+                warn("the post-hook failed too (" + exit_text(st) + ")");
+            }
+        }
+        return {code, what};
+    };
+    view = dm_inspect(name);
+    if (!view.present || !view.status || !view.table) {
+        throw refuse(exit_code::kFailed, name + " disappeared while the pre-hook ran");
+    }
+    if (view.open_count > 0) {
+        throw refuse(exit_code::kBusy,
+                     name + " is open (open count " + std::to_string(view.open_count) +
+                         "): stop the database and unmount the filesystem before gc" +
+                         (options.pre_hook ? " (the pre-hook did not)" : ""));
+    }
 
     const auto zram = zram_index(view.table->store);
     const auto before = zram ? zram_mem_used(*zram) : std::nullopt;
     const std::uint64_t old_epoch = view.status->epoch;
     const auto start = Clock::now();
     if (const int err = dm_message(name, "gc"); err != 0) {
-        throw Failure(err == EBUSY ? exit_code::kBusy : exit_code::kFailed,
-                      "the kernel refused gc on " + name + ": " + errno_text(err) +
-                          (err == EBUSY ? " (the device was opened meanwhile)" : ""));
+        throw refuse(err == EBUSY ? exit_code::kBusy : exit_code::kFailed,
+                     "the kernel refused gc on " + name + ": " + errno_text(err) +
+                         (err == EBUSY ? " (the device was opened meanwhile)" : ""));
     }
     const auto after = zram ? zram_mem_used(*zram) : std::nullopt;
     std::string memory = "zram memory unknown";
@@ -338,7 +439,7 @@ int cmd_gc(const Options &options) {
         memory = "zram memory " + format_bytes(*before) + " -> " + format_bytes(*after) + " (" +
                  format_bytes(*before > *after ? *before - *after : 0) + " freed)";
     }
-    const auto deadline = start + options.timeout;
+    const auto deadline = start + timeout;
     std::optional<KernelStatus> now;
     for (;;) {
         now = dm_inspect(name).status;
@@ -348,18 +449,196 @@ int cmd_gc(const Options &options) {
         if (Clock::now() >= deadline) {
             std::ostringstream what;
             what << "gc on " << name << " dropped the store (" << memory
-                 << ") but the copier did not rejoin within " << options.timeout.count()
-                 << " s (state " << (now ? now->state : "?") << ", epoch "
-                 << (now ? std::to_string(now->epoch) : "?")
-                 << "): is the writer's redd reachable?";
+                 << ") but the copier did not rejoin within " << timeout.count() << " s (state "
+                 << (now ? now->state : "?") << ", epoch "
+                 << (now ? std::to_string(now->epoch) : "?") << "): is the writer's redd reachable?"
+                 << (options.post_hook ? " The post-hook was not run." : "");
             throw Failure(exit_code::kTimeout, what.str());
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
-    const auto took = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
-    std::cout << name << ": gc done in " << format_us(static_cast<std::uint64_t>(took.count()))
-              << ", rejoined at epoch " << now->epoch << "\n"
-              << name << ": " << memory << "\n";
+    const auto gc_us = us_since(start);
+    std::cout << name << ": gc done in " << format_us(gc_us) << ", rejoined at epoch " << now->epoch
+              << "\n"
+              << name << ": " << memory << std::endl;
+
+    std::optional<std::uint64_t> post_us;
+    int post_status = 0;
+    if (options.post_hook) {
+        const auto t = Clock::now();
+        post_status = run_hook(name, "post", *options.post_hook);
+        post_us = us_since(t);
+    }
+    std::cout << name << ": phases: pre-hook " << (pre_us ? format_us(*pre_us) : "-")
+              << ", gc + rejoin " << format_us(gc_us) << ", post-hook "
+              << (post_us ? format_us(*post_us) : "-") << "\n";
+    if (post_status != 0) {
+        throw Failure(exit_code::kHook, name + ": the post-hook failed (" + exit_text(post_status) +
+                                            ") after the gc: the copier has rejoined; start the "
+                                            "service by hand");
+    }
+    return exit_code::kOk;
+}
+
+std::string nodes_text(const json &nodes) {
+    if (!nodes.is_array() || nodes.empty()) {
+        return "none";
+    }
+    std::string out;
+    for (const auto &n : nodes) {
+        out += (out.empty() ? "node-" : ", node-") + n.dump();
+    }
+    return out;
+}
+
+int cmd_promote(const Options &options) {
+    const auto config = read_config(options.config_path);
+    const auto &res = find_resource(config, *options.resource, options.config_path);
+    const std::string &name = res.name;
+    const auto timeout = options.timeout.value_or(kPromoteTimeout);
+    const auto view = red_device(name);
+    if (view.status->role == "writer") {
+        throw Failure(exit_code::kRefused, name + ": this node's device is the writer already (" +
+                                               view.status->state + "); nothing changed");
+    }
+    // The event stream first, so that no promote-failed is missed.
+    const auto path = socket_path(options, config);
+    std::optional<ControlClient> events = ControlClient::connect(path);
+    if (!reply_ok(events->request(json{{"cmd", "events"}}, kReplyTimeout))) {
+        events.reset();
+    }
+    auto client = ControlClient::connect(path);
+    json request{{"cmd", "promote"}, {"resource", name}};
+    if (options.force) {
+        request["force"] = true;
+    }
+    const auto start = Clock::now();
+    const auto reply = client.request(request, kReplyTimeout);
+    if (!reply_ok(reply)) {
+        throw Failure(exit_code::kRefused, name + ": " + reply_error(reply) + "; nothing changed");
+    }
+    const auto fence_ms = reply.value("fence_wait_ms", std::int64_t{0});
+    std::cout << name << ": promotion accepted by redd: epoch " << reply.value("epoch", 0)
+              << ", copiers " << nodes_text(reply.value("copiers", json::array()))
+              << ", fencing wait " << fence_ms << " ms (PROMOTE follows it)"
+              << (options.force ? " [forced]" : "") << std::endl;
+
+    const auto deadline = start + timeout;
+    auto next_line = start;
+    std::optional<Clock::time_point> accepted;
+    std::optional<KernelStatus> status;
+    for (;;) {
+        status = dm_inspect(name).status;
+        if (status && status->role == "writer" && status->state == "active") {
+            break;
+        }
+        const auto t = Clock::now();
+        if (t >= next_line) {
+            const auto left =
+                fence_ms - std::chrono::duration_cast<std::chrono::milliseconds>(t - start).count();
+            std::cout << name << ": " << render_promote_progress(status, us_since(start), left)
+                      << std::endl;
+            next_line += std::chrono::seconds(1);
+        }
+        if (t >= deadline) {
+            std::string what = name + ": the promotion is not complete after ";
+            what += std::to_string(timeout.count()) + " s (";
+            what += status ? status->role + ' ' + status->state : std::string("no status");
+            what += "); it goes on: follow it with redctl status " + name;
+            throw Failure(exit_code::kTimeout, what);
+        }
+        if (!events) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+            continue;
+        }
+        try {
+            auto line = events->read(std::chrono::milliseconds(200));
+            if (!line) {
+                warn("redd closed its event stream; following the kernel's status only");
+                events.reset();
+                continue;
+            }
+            if (line->value("type", "") != "event" || line->value("resource", "") != name) {
+                continue;
+            }
+            const std::string what = line->value("what", "");
+            if (what == "promote-failed") {
+                throw Failure(exit_code::kFailed,
+                              name + ": the promotion failed: " + line->value("reason", "?") +
+                                  " (see redd's log)");
+            }
+            if (what == "promote-accepted" && !accepted) {
+                accepted = Clock::now();
+                std::cout << name << ": the kernel accepted PROMOTE after "
+                          << format_us(us_since(start)) << "; writing the store back" << std::endl;
+            }
+        } catch (const Failure &e) {
+            if (e.code() == exit_code::kTimeout) {
+                continue;
+            }
+            if (e.code() != exit_code::kReddDown) {
+                throw;
+            }
+            warn(std::string(e.what()) + "; following the kernel's status only");
+            events.reset();
+        }
+    }
+    std::cout << name << ": promoted: this node is the writer at epoch " << status->epoch
+              << ", active (write-back complete), in " << format_us(us_since(start));
+    if (accepted) {
+        std::cout << " (PROMOTE after "
+                  << format_us(static_cast<std::uint64_t>(
+                         std::chrono::duration_cast<std::chrono::microseconds>(*accepted - start)
+                             .count()))
+                  << ", write-back " << format_us(us_since(*accepted)) << ")";
+    }
+    std::cout << "\n";
+    return exit_code::kOk;
+}
+
+int cmd_demote(const Options &options) {
+    const auto config = read_config(options.config_path);
+    const auto &res = find_resource(config, *options.resource, options.config_path);
+    const std::string &name = res.name;
+    const auto view = red_device(name);
+    if (view.status->role != "writer") {
+        throw Failure(exit_code::kWrongRole, "demote applies to the writer; the device " + name +
+                                                 " on this node is a " + view.status->role +
+                                                 "; nothing changed");
+    }
+    if (view.open_count > 0) {
+        throw Failure(exit_code::kBusy,
+                      name + " is open (open count " + std::to_string(view.open_count) +
+                          "): stop the database and unmount the filesystem before demote");
+    }
+    auto client = ControlClient::connect(socket_path(options, config));
+    json request{{"cmd", "demote"}, {"resource", name}};
+    if (options.force) {
+        request["force"] = true;
+    }
+    const auto reply = client.request(request, kReplyTimeout);
+    if (!reply_ok(reply)) {
+        throw Failure(exit_code::kRefused,
+                      name + ": redd refused demote: " + reply_error(reply) + "; nothing changed");
+    }
+    std::uint64_t epoch = view.status->epoch;
+    if (const auto *lun = reply.contains("lun") ? &reply["lun"] : nullptr;
+        lun != nullptr && lun->is_object()) {
+        epoch = lun->value("epoch", epoch);
+    }
+    try {
+        dm_remove(name);
+    } catch (const Failure &e) {
+        throw Failure(e.code(), std::string(e.what()) +
+                                    ": the writer resigned and its write lease ended, but the "
+                                    "device is still there; close it and run dmsetup remove " +
+                                    name);
+    }
+    std::cout << name << ": demoted: the LUN's epoch record says node " << config.node_id()
+              << " resigned at epoch " << epoch << "; the write lease ended; device removed.\n"
+              << name << ": `redctl up " << name
+              << "` brings it back: as the writer, or as a copier once another node is "
+                 "promoted\n";
     return exit_code::kOk;
 }
 
@@ -378,6 +657,10 @@ int run_command(const Options &options) {
         return cmd_events(options);
     case Command::Gc:
         return cmd_gc(options);
+    case Command::Promote:
+        return cmd_promote(options);
+    case Command::Demote:
+        return cmd_demote(options);
     case Command::None:
         break;
     }

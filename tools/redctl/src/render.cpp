@@ -181,7 +181,104 @@ void render_device(std::ostringstream &out, const json &r) {
         << " cow:" << get_u64(*s, "cow").value_or(0) << "\n";
 }
 
+std::string node_list(const json *nodes) {
+    if (nodes == nullptr || !nodes->is_array() || nodes->empty()) {
+        return "none";
+    }
+    std::string out;
+    for (const auto &n : *nodes) {
+        out += (out.empty() ? "" : ",") + std::string("node-") + scalar(n);
+    }
+    return out;
+}
+
+std::string yes_no(bool b) {
+    return b ? "yes" : "no";
+}
+
+// The LUN's epoch record (redd's view, else redctl's own read), the nodes'
+// disk heartbeats, fencing, expulsion, the promotion score and progress.
+void render_lun(std::ostringstream &out, const json &r, const json *rr) {
+    const json *lun = rr != nullptr ? member(*rr, "lun") : nullptr;
+    const json *record = lun;
+    if (lun == nullptr) {
+        if (const json *own = member(r, "lun_record"); own != nullptr) {
+            lun = own;
+            record = member(*own, "record");
+        }
+    }
+    if (lun != nullptr) {
+        out << "  lun record: ";
+        if (!get_bool(*lun, "readable").value_or(true)) {
+            out << "unreadable (" << get_str(*lun, "error", "?") << ")\n";
+        } else if (record == nullptr || !get_u64(*record, "epoch")) {
+            out << "none (role from the configuration)\n";
+        } else {
+            out << "epoch:" << get_u64(*record, "epoch").value_or(0) << " writer:node-"
+                << get_u64(*record, "writer").value_or(0);
+            if (get_bool(*record, "resigned").value_or(false)) {
+                out << " (resigned)";
+            }
+            out << " members:" << node_list(member(*record, "members"))
+                << " generation:" << get_u64(*record, "generation").value_or(0) << "\n";
+        }
+        if (const json *nodes = member(*lun, "nodes"); nodes != nullptr && nodes->is_array()) {
+            for (const auto &n : *nodes) {
+                out << "  lun node " << get_u64(n, "node").value_or(0) << ": "
+                    << (get_bool(n, "alive").value_or(false) ? "alive" : "silent")
+                    << " silent:" << ms(n, "silent_ms") << " role:" << get_str(n, "role")
+                    << " epoch:" << get_u64(n, "epoch").value_or(0)
+                    << " writer-contact:" << yes_no(get_bool(n, "writer_contact").value_or(false))
+                    << " store-used:" << get_u64(n, "store_used").value_or(0) << "\n";
+            }
+        }
+    }
+    if (rr == nullptr) {
+        return;
+    }
+    if (get_bool(*rr, "fenced").value_or(false)) {
+        out << "  FENCED: the LUN names another writer; this node's write lease ended (stop the "
+               "database, redctl down, up again as a copier)\n";
+    }
+    if (get_bool(*rr, "expelled").value_or(false)) {
+        out << "  EXPELLED: not a member of the LUN's epoch; the device fails (stop the "
+               "database, redctl gc)\n";
+    }
+    if (const json *p = member(*rr, "promotion"); p != nullptr) {
+        out << "  promotion: score " << get_u64(*p, "score").value_or(0)
+            << " (store chunks; smaller promotes faster) ";
+        if (get_bool(*p, "eligible").value_or(false)) {
+            out << "eligible\n";
+        } else {
+            out << "not eligible: " << get_str(*p, "why", "?") << "\n";
+        }
+    }
+    if (const json *p = member(*rr, "promoting"); p != nullptr) {
+        out << "  promoting: epoch " << get_u64(*p, "epoch").value_or(0)
+            << " copiers:" << node_list(member(*p, "members"))
+            << " accepted:" << yes_no(get_bool(*p, "accepted").value_or(false))
+            << " fence-wait-left:" << ms(*p, "fence_wait_left_ms") << "\n";
+    }
+}
+
 } // namespace
+
+std::string render_promote_progress(const std::optional<KernelStatus> &status,
+                                    std::uint64_t elapsed_us, std::int64_t fence_wait_left_ms) {
+    std::ostringstream out;
+    out << "[" << format_us(elapsed_us) << "] ";
+    if (!status) {
+        out << "no device status";
+        return out.str();
+    }
+    out << status->role << " " << status->state << " epoch:" << status->epoch;
+    if (status->role == "writer" && status->state == "writeback") {
+        out << " store chunks left:" << status->store_used << "/" << status->store_total;
+    } else if (status->role == "copier" && fence_wait_left_ms > 0) {
+        out << " fencing wait:" << fence_wait_left_ms << "ms left";
+    }
+    return out.str();
+}
 
 std::string format_us(std::uint64_t microseconds) {
     if (microseconds < 1000) {
@@ -254,10 +351,16 @@ json merge_status(std::uint32_t node_id, const std::vector<ResourceView> &resour
                 }
             }
         }
+        std::uint64_t writer = r.writer;
+        if (auto w = get_u64(from_redd, "writer"); w && *w != 0) {
+            writer = *w;
+        }
         list.push_back(json{{"name", r.name},
                             {"role", to_string(r.role)},
-                            {"writer", r.writer},
+                            {"role_source", to_string(r.role_source)},
+                            {"writer", writer},
                             {"lun", r.lun},
+                            {"lun_record", r.lun_record},
                             {"chunk_sectors", r.chunk_sectors},
                             {"store_size", r.store_bytes},
                             {"state", state},
@@ -296,9 +399,14 @@ std::string render_status(const json &merged) {
         const std::string role = get_str(r, "role");
         out << get_str(r, "name") << " role:" << role << " state:" << get_str(r, "state")
             << " epoch:" << get_u64(r, "epoch").value_or(0) << " writer:node-"
-            << get_u64(r, "writer").value_or(0) << "\n";
+            << get_u64(r, "writer").value_or(0);
+        if (get_str(r, "role_source", "") == "config") {
+            out << " (configured)";
+        }
+        out << "\n";
         render_device(out, r);
         const json *rr = member(r, "redd");
+        render_lun(out, r, rr);
         if (rr == nullptr) {
             if (running) {
                 out << "  redd: does not know this resource\n";
@@ -318,6 +426,9 @@ std::string render_event(const json &event) {
     std::ostringstream out;
     if (type == "exists") {
         out << "exists " << get_str(event, "name") << " role:" << get_str(event, "role");
+        if (auto writer = get_u64(event, "writer")) {
+            out << " writer:node-" << *writer;
+        }
         if (const json *dev = member(event, "device"); dev != nullptr) {
             if (get_bool(*dev, "present").value_or(false)) {
                 out << " state:" << get_str(*dev, "state")

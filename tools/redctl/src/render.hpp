@@ -28,7 +28,11 @@ struct DeviceView {
 struct ResourceView {
     std::string name;
     Role role = Role::Writer;
-    std::uint32_t writer = 0;
+    RoleSource role_source = RoleSource::Config;
+    std::uint32_t writer = 0; // from the LUN's record, else the configuration
+    // redctl's own read of the LUN's epoch record: {"readable":B,"error":S?,
+    // "record":{...}|null}.
+    nlohmann::json lun_record;
     std::string lun;
     std::uint32_t chunk_sectors = 0;
     std::uint64_t store_bytes = 0;
@@ -37,8 +41,11 @@ struct ResourceView {
 
 // The `status --json` document:
 // {"version":1,"node_id":N,"redd":{"running":B,"error":S?,"peers":[...]},
-//  "resources":[{"name","role","writer","lun","chunk_sectors","store_size",
-//                "state","epoch","kernel":{...},"redd":{...}|null}]}
+//  "resources":[{"name","role","role_source","writer","lun","lun_record",
+//                "chunk_sectors","store_size","state","epoch","kernel":{...},
+//                "redd":{...}|null}]}
+// "writer" is redd's (the LUN's record as redd follows it) when redd knows
+// the resource, else the view's.
 // `redd_reply` is redd's status reply (ok), or nullopt with `redd_error`.
 nlohmann::json merge_status(std::uint32_t node_id, const std::vector<ResourceView> &resources,
                             const std::optional<nlohmann::json> &redd_reply,
@@ -46,6 +53,11 @@ nlohmann::json merge_status(std::uint32_t node_id, const std::vector<ResourceVie
 
 // The human form of merge_status's document, in the spirit of `drbdadm status`.
 std::string render_status(const nlohmann::json &merged);
+
+// One progress line of a promotion (no newline): the kernel's state and,
+// during the write-back, the store chunks left.
+std::string render_promote_progress(const std::optional<KernelStatus> &status,
+                                    std::uint64_t elapsed_us, std::int64_t fence_wait_left_ms);
 
 // One line (no newline) for one line of redd's event stream.
 std::string render_event(const nlohmann::json &event);

@@ -4,6 +4,7 @@
 
 #include <libdevmapper.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <charconv>
@@ -20,6 +21,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <system_error>
 #include <thread>
 #include <unistd.h>
 
@@ -233,6 +235,68 @@ std::uint64_t block_device_bytes(const std::string &path, const std::string &wha
                       "cannot get the size of " + what + " " + path + ": " + errno_text(errno));
     }
     return bytes;
+}
+
+LunRecord read_lun_record(const std::string &lun) {
+    try {
+        const redd::lunmeta::Area area(lun);
+        LunRecord out;
+        out.record = area.read_record(&out.why);
+        return out;
+    } catch (const std::system_error &e) {
+        throw Failure(exit_code::kNoLun,
+                      "cannot read the LUN's metadata area (" + std::string(e.what()) + ")");
+    }
+}
+
+RoleDecision read_role(const redd::ResourceConfig &resource, std::uint32_t node_id) {
+    const auto lun = read_lun_record(resource.lun);
+    if (lun.record && lun.record->resource != resource.name) {
+        throw Failure(exit_code::kNoLun, "the epoch record on " + resource.lun +
+                                             " belongs to resource '" + lun.record->resource +
+                                             "', not '" + resource.name +
+                                             "': is `lun` right in the configuration?");
+    }
+    return decide_role(resource, node_id, lun.record);
+}
+
+int run_shell(const std::string &command, const std::vector<std::string> &env) {
+    std::vector<std::string> strings;
+    for (char **e = environ; *e != nullptr;
+         ++e) { // NOLINT(cppcoreguidelines-pro-bounds-pointer-arithmetic)
+        const std::string_view entry(*e);
+        const bool replaced = std::any_of(env.begin(), env.end(), [&](const std::string &mine) {
+            const auto eq = mine.find('=');
+            return entry.substr(0, eq + 1) == std::string_view(mine).substr(0, eq + 1);
+        });
+        if (!replaced) {
+            strings.emplace_back(entry);
+        }
+    }
+    strings.insert(strings.end(), env.begin(), env.end());
+    std::vector<char *> envp;
+    envp.reserve(strings.size() + 1);
+    for (auto &entry : strings) {
+        envp.push_back(entry.data());
+    }
+    envp.push_back(nullptr);
+    std::array<std::string, 3> words = {"sh", "-c", command};
+    std::array<char *, 4> argv = {words[0].data(), words[1].data(), words[2].data(), nullptr};
+    pid_t pid = 0;
+    const int err = posix_spawn(&pid, "/bin/sh", nullptr, nullptr, argv.data(), envp.data());
+    if (err != 0) {
+        throw Failure(exit_code::kFailed, "cannot run /bin/sh: " + errno_text(err));
+    }
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            throw Failure(exit_code::kFailed, "waitpid: " + errno_text(errno));
+        }
+    }
+    if (WIFSIGNALED(status)) {
+        return 128 + WTERMSIG(status);
+    }
+    return WEXITSTATUS(status);
 }
 
 std::optional<int> zram_index(const std::string &device) {

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace redctl {
 
@@ -45,6 +46,26 @@ void dm_remove(const std::string &name);
 int dm_message(const std::string &name, const std::string &message);
 
 // ---- block devices and zram ------------------------------------------------
+
+// The LUN's epoch record (lunmeta::Area, O_DIRECT).  `record` is nullopt
+// when there is none (`why`: "blank", or why a block was unusable: redd
+// then treats it as absent too).  Throws Failure(kNoLun) when the metadata
+// area cannot be opened or read.
+struct LunRecord {
+    std::optional<redd::lunmeta::EpochRecord> record;
+    std::string why;
+};
+LunRecord read_lun_record(const std::string &lun);
+
+// The role of `resource` on node `node_id` (decide_role) from the LUN's
+// record as read_lun_record reads it; throws as it does, and Failure(kNoLun)
+// for a record that belongs to another resource.
+RoleDecision read_role(const redd::ResourceConfig &resource, std::uint32_t node_id);
+
+// Runs `/bin/sh -c command` with `env` added to the environment, its output
+// on ours; returns its exit status (128+N for signal N), or throws
+// Failure(kFailed) when it cannot be started.
+int run_shell(const std::string &command, const std::vector<std::string> &env);
 
 // The size in bytes of a block device; throws Failure(kNoLun) naming `what`.
 std::uint64_t block_device_bytes(const std::string &path, const std::string &what);

@@ -49,22 +49,25 @@ Role local_role(const redd::ResourceConfig &resource, std::uint32_t node_id) {
     return resource.writer == node_id ? Role::Writer : Role::Copier;
 }
 
-std::uint64_t device_sectors(std::uint64_t lun_bytes, std::uint32_t chunk_sectors) {
-    if (chunk_sectors == 0) {
-        return 0;
+std::string_view to_string(RoleSource source) {
+    return source == RoleSource::Lun ? "lun" : "config";
+}
+
+RoleDecision decide_role(const redd::ResourceConfig &resource, std::uint32_t node_id,
+                         const std::optional<redd::lunmeta::EpochRecord> &record) {
+    if (record && record->resource == resource.name && record->writer != 0) {
+        return {record->writer == node_id ? Role::Writer : Role::Copier, record->writer,
+                RoleSource::Lun};
     }
-    const std::uint64_t sectors = lun_bytes / 512;
-    return sectors / chunk_sectors * chunk_sectors;
+    return {local_role(resource, node_id), resource.writer, RoleSource::Config};
 }
 
 std::string table_params(const redd::ResourceConfig &resource, Role role,
                          const std::string &store) {
     std::ostringstream out;
     out << resource.lun << ' ' << (role == Role::Writer ? std::string("-") : store) << ' '
-        << resource.chunk_sectors << ' ' << to_string(role) << ' ' << resource.name;
-    if (role == Role::Writer) {
-        out << " 2 lease_policy " << redd::to_string(resource.lease_policy);
-    }
+        << resource.chunk_sectors << ' ' << to_string(role) << ' ' << resource.name
+        << " 2 lease_policy " << redd::to_string(resource.lease_policy);
     return out.str();
 }
 
@@ -81,6 +84,20 @@ std::optional<TableArgs> parse_table_params(std::string_view params) {
     }
     args.role = words[3];
     args.resource = words[4];
+    // [<#features> <feature>...]: only lease_policy <policy> is known.
+    if (words.size() > 5) {
+        unsigned count = 0;
+        if (!parse_number(words[5], count) || count != words.size() - 6) {
+            return std::nullopt;
+        }
+        for (std::size_t i = 6; i < words.size(); ++i) {
+            if (words[i] == "lease_policy" && i + 1 < words.size()) {
+                args.lease_policy = words[++i];
+            } else {
+                return std::nullopt;
+            }
+        }
+    }
     return args;
 }
 
@@ -120,6 +137,12 @@ nlohmann::json to_json(const KernelStatus &s) {
                           {"errors", s.errors},
                           {"lease_left_ms", s.lease_left_ms},
                           {"lease_policy", s.policy}};
+}
+
+nlohmann::json to_json(const redd::lunmeta::EpochRecord &r) {
+    return nlohmann::json{{"resource", r.resource}, {"epoch", r.epoch},
+                          {"writer", r.writer},     {"resigned", r.resigned},
+                          {"members", r.members},   {"generation", r.generation}};
 }
 
 } // namespace redctl

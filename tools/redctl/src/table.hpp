@@ -3,6 +3,7 @@
 #pragma once
 
 #include "config.hpp"
+#include "lunmeta.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -17,25 +18,44 @@ enum class Role { Writer, Copier };
 
 std::string_view to_string(Role role);
 
-// This node's role for a resource: the writer if `writer = <node_id>`.
+// This node's role for a resource from the configuration alone: the writer
+// if `writer = <node_id>`.
 Role local_role(const redd::ResourceConfig &resource, std::uint32_t node_id);
 
-// The device length in sectors: the LUN's size rounded down to whole chunks
-// (0 if the LUN is smaller than one chunk).
-std::uint64_t device_sectors(std::uint64_t lun_bytes, std::uint32_t chunk_sectors);
+// Where a role came from.
+enum class RoleSource { Lun, Config };
+std::string_view to_string(RoleSource source);
+
+// This node's role for a resource: from the LUN's epoch record when it has
+// one for this resource (the writer it names, resigned or not; every other
+// node a copier), else from the configuration.  A record of another
+// resource is ignored here (read_role refuses it).
+struct RoleDecision {
+    Role role = Role::Writer;
+    std::uint32_t writer = 0; // the writer node the decision follows
+    RoleSource source = RoleSource::Config;
+};
+RoleDecision decide_role(const redd::ResourceConfig &resource, std::uint32_t node_id,
+                         const std::optional<redd::lunmeta::EpochRecord> &record);
+
+// The red device's length in sectors (lunmeta::device_sectors: the LUN but
+// its reserved last MiB, rounded down to whole chunks; 0 if nothing is left).
+using redd::lunmeta::device_sectors;
 
 // The target parameters: "<lun> <store|-> <chunk_sectors> writer|copier <resource>
-// [2 lease_policy suspend|error]" (the lease policy is a writer's only).
-// `store` is ignored for a writer.
+// 2 lease_policy suspend|error" (both roles: the writer's write lease, the
+// copier's read lease).  `store` is ignored for a writer.
 std::string table_params(const redd::ResourceConfig &resource, Role role, const std::string &store);
 
-// The fields of a loaded table's parameters (as DM_DEVICE_TABLE prints them).
+// The fields of a loaded table's parameters (as DM_DEVICE_TABLE prints them);
+// nullopt for a line that is not a red table line.
 struct TableArgs {
     std::string lun;
     std::string store; // "-" for a writer
     std::uint32_t chunk_sectors = 0;
     std::string role;
     std::string resource;
+    std::string lease_policy; // "" when the line names none
 };
 std::optional<TableArgs> parse_table_params(std::string_view params);
 
@@ -59,5 +79,9 @@ struct KernelStatus {
 };
 std::optional<KernelStatus> parse_status_params(std::string_view params);
 nlohmann::json to_json(const KernelStatus &status);
+
+// The LUN's epoch record as JSON: {"resource","epoch","writer","resigned",
+// "members","generation"}.
+nlohmann::json to_json(const redd::lunmeta::EpochRecord &record);
 
 } // namespace redctl

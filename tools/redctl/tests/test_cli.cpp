@@ -41,7 +41,47 @@ TEST(Cli, OptionsBeforeAndAfterTheCommand) {
     EXPECT_EQ(o.resource, "r1");
     auto p = parse({"--config=/a", "gc", "--timeout", "5", "r0"});
     EXPECT_EQ(p.config_path, "/a");
-    EXPECT_EQ(p.timeout.count(), 5);
+    EXPECT_EQ(p.timeout, std::chrono::seconds(5));
+    EXPECT_FALSE(parse({"gc", "r0"}).timeout.has_value()); // the command's default
+}
+
+TEST(Cli, Promote) {
+    auto o = parse({"promote", "r0"});
+    EXPECT_EQ(o.command, Command::Promote);
+    EXPECT_EQ(o.resource, "r0");
+    EXPECT_FALSE(o.force);
+    EXPECT_FALSE(o.timeout.has_value());
+    auto f = parse({"promote", "--force", "--timeout=180", "r0"});
+    EXPECT_TRUE(f.force);
+    EXPECT_EQ(f.timeout, std::chrono::seconds(180));
+    EXPECT_NE(help_text(Command::Promote).find("--force"), std::string::npos);
+    EXPECT_NE(help_text(Command::None).find("promote [--force]"), std::string::npos);
+}
+
+TEST(Cli, Demote) {
+    auto o = parse({"demote", "r0"});
+    EXPECT_EQ(o.command, Command::Demote);
+    EXPECT_EQ(o.resource, "r0");
+    EXPECT_TRUE(parse({"demote", "--force", "r0"}).force);
+}
+
+TEST(Cli, GcHooks) {
+    auto o =
+        parse({"gc", "--pre-hook", "systemctl stop pg; umount /srv", "--post-hook=mount -a", "r0"});
+    EXPECT_EQ(o.pre_hook, "systemctl stop pg; umount /srv");
+    EXPECT_EQ(o.post_hook, "mount -a");
+    auto p = parse({"gc", "r0"});
+    EXPECT_FALSE(p.pre_hook.has_value());
+    EXPECT_FALSE(p.post_hook.has_value());
+    EXPECT_NE(help_text(Command::Gc).find("RED_PHASE"), std::string::npos);
+}
+
+TEST(Cli, ExitCodesInHelp) {
+    const auto text = help_text(Command::None);
+    EXPECT_NE(text.find("12 redd refused"), std::string::npos) << text;
+    EXPECT_NE(text.find("13 gc hook failed"), std::string::npos) << text;
+    EXPECT_EQ(exit_code::kRefused, 12);
+    EXPECT_EQ(exit_code::kHook, 13);
 }
 
 TEST(Cli, StatusResourceIsOptional) {
@@ -85,6 +125,16 @@ TEST(Cli, Errors) {
         {{"gc", "--timeout", "5s", "r0"}, "--timeout: expected whole seconds"},
         {{"gc", "r0", "--timeout"}, "--timeout needs a value"},
         {{"status", "--json=yes"}, "--json takes no value"},
+        {{"promote"}, "promote needs a RESOURCE"},
+        {{"demote"}, "demote needs a RESOURCE"},
+        {{"promote", "a", "b"}, "promote: unexpected argument 'b'"},
+        {{"promote", "--json", "r0"}, "--json does not apply to promote"},
+        {{"demote", "--timeout", "3", "r0"}, "--timeout does not apply to demote"},
+        {{"promote", "--timeout", "0", "r0"}, "--timeout: expected whole seconds"},
+        {{"promote", "--pre-hook", "x", "r0"}, "--pre-hook does not apply to promote"},
+        {{"up", "--post-hook", "x", "r0"}, "--post-hook does not apply to up"},
+        {{"gc", "--pre-hook", "", "r0"}, "--pre-hook needs a command"},
+        {{"gc", "r0", "--post-hook"}, "--post-hook needs a value"},
         {{"status", "-x"}, "unknown option '-x'"},
         {{"-c", "", "status"}, "-c needs a file name"},
         {{"--control-socket=", "status"}, "--control-socket needs a path"},

@@ -71,7 +71,7 @@ TEST(Render, HumanWriter) {
     for (const char *want : {
              "node 1: redd running\n",
              "  peer node 2 192.168.77.11:7788 connected\n",
-             "r0 role:writer state:active epoch:3 writer:node-1\n",
+             "r0 role:writer state:active epoch:3 writer:node-1 (configured)\n",
              "stable:16384/16384",
              "  node 2: joined lease-age:120ms lease-left:14880ms\n",
              "  write lease: held left:14880ms\n",
@@ -135,6 +135,9 @@ TEST(Render, Events) {
                       "device":{"present":true,"state":"active","epoch":3},
                       "members":[{"node":2,"state":"joined"}]})")),
               "exists r0 role:writer state:active epoch:3 node-2:joined");
+    EXPECT_EQ(render_event(json::parse(R"({"type":"exists","name":"r0","role":"copier",
+                                           "writer":2,"device":{"present":false}})")),
+              "exists r0 role:copier writer:node-2 device:none");
     EXPECT_EQ(render_event(json::parse(R"({"type":"exists","name":"r1","role":"copier",
                                            "device":{"present":false}})")),
               "exists r1 role:copier device:none");
@@ -146,6 +149,103 @@ TEST(Render, Events) {
                                            "reason":"bad key"})")),
               "t - peer-rejected reason:bad key");
     EXPECT_EQ(render_event(json::parse(R"({"type":"new"})")), R"({"type":"new"})");
+}
+
+const json kCopierRedd = json::parse(R"({"ok":true,"resources":[{"name":"pg","writer":2,
+    "role":"copier","membership":"member","lease":{"held":false,"left_ms":0},
+    "lun":{"readable":true,"epoch":5,"writer":2,"resigned":false,"members":[1,3],
+           "generation":11,
+           "nodes":[{"node":2,"alive":false,"silent_ms":31000,"role":"writer","epoch":5,
+                     "writer_contact":true,"store_used":0}]},
+    "fenced":false,"expelled":false,
+    "promotion":{"score":1234,"eligible":false,
+                 "why":"node 2 still grants this copier its read lease (900 ms left): the writer is alive"},
+    "promoting":{"epoch":6,"members":[3],"accepted":false,"fence_wait_left_ms":4100}}]})");
+
+ResourceView copier_view() {
+    ResourceView v;
+    v.name = "pg";
+    v.role = Role::Copier;
+    v.role_source = RoleSource::Lun;
+    v.writer = 2;
+    v.chunk_sectors = 8;
+    return v;
+}
+
+TEST(Render, LunRecordPromotionFromRedd) {
+    const auto doc = merge_status(1, {copier_view()}, kCopierRedd, "");
+    const auto &r = doc["resources"][0];
+    EXPECT_EQ(r["writer"], 2);
+    EXPECT_EQ(r["role_source"], "lun");
+    // redd's new fields pass through unchanged
+    EXPECT_EQ(r["redd"]["lun"]["generation"], 11);
+    EXPECT_EQ(r["redd"]["promotion"]["score"], 1234);
+    EXPECT_EQ(r["redd"]["promoting"]["fence_wait_left_ms"], 4100);
+    const auto text = render_status(doc);
+    for (const char *want : {
+             "pg role:copier state:down epoch:0 writer:node-2\n",
+             "  lun record: epoch:5 writer:node-2 members:node-1,node-3 generation:11\n",
+             "  lun node 2: silent silent:31000ms role:writer epoch:5 writer-contact:yes "
+             "store-used:0\n",
+             "  promotion: score 1234 (store chunks; smaller promotes faster) not eligible: node 2 "
+             "still grants",
+             "  promoting: epoch 6 copiers:node-3 accepted:no fence-wait-left:4100ms\n",
+         }) {
+        EXPECT_NE(text.find(want), std::string::npos) << "missing '" << want << "' in\n" << text;
+    }
+    EXPECT_EQ(text.find("FENCED"), std::string::npos) << text;
+}
+
+TEST(Render, WriterFromReddWinsAndFencedShows) {
+    auto v = copier_view();
+    v.role = Role::Writer;
+    v.writer = 1; // redctl read the LUN before redd saw node 2's record
+    auto reply = kCopierRedd;
+    reply["resources"][0]["fenced"] = true;
+    reply["resources"][0]["lun"]["resigned"] = true;
+    const auto doc = merge_status(1, {v}, reply, "");
+    EXPECT_EQ(doc["resources"][0]["writer"], 2);
+    const auto text = render_status(doc);
+    EXPECT_NE(text.find("writer:node-2 (resigned)"), std::string::npos) << text;
+    EXPECT_NE(text.find("  FENCED: "), std::string::npos) << text;
+}
+
+TEST(Render, LunRecordWithoutRedd) {
+    auto v = copier_view();
+    v.lun_record = json{{"readable", true},
+                        {"record",
+                         {{"resource", "pg"},
+                          {"epoch", 4},
+                          {"writer", 2},
+                          {"resigned", true},
+                          {"members", json::array()},
+                          {"generation", 3}}}};
+    auto text = render_status(merge_status(1, {v}, std::nullopt, "down"));
+    EXPECT_NE(text.find("  lun record: epoch:4 writer:node-2 (resigned) members:none "
+                        "generation:3\n"),
+              std::string::npos)
+        << text;
+    v.role_source = RoleSource::Config;
+    v.lun_record = json{{"readable", false}, {"error", "open /dev/x: EIO"}, {"record", nullptr}};
+    text = render_status(merge_status(1, {v}, std::nullopt, "down"));
+    EXPECT_NE(text.find("writer:node-2 (configured)\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("  lun record: unreadable (open /dev/x: EIO)\n"), std::string::npos)
+        << text;
+    v.lun_record = json{{"readable", true}, {"record", nullptr}};
+    text = render_status(merge_status(1, {v}, std::nullopt, "down"));
+    EXPECT_NE(text.find("  lun record: none (role from the configuration)\n"), std::string::npos)
+        << text;
+}
+
+TEST(Render, PromoteProgress) {
+    auto held = parse_status_params("copier held 5 120/4096 0/16384 2 0 0 0 0 0 0 suspend");
+    EXPECT_EQ(render_promote_progress(held, 1200000, 3000),
+              "[1.2s] copier held epoch:5 fencing wait:3000ms left");
+    EXPECT_EQ(render_promote_progress(held, 1200000, -5), "[1.2s] copier held epoch:5");
+    auto wb = parse_status_params("writer writeback 6 77/4096 0/16384 0 0 0 0 0 0 9000 suspend");
+    EXPECT_EQ(render_promote_progress(wb, 2500000, 0),
+              "[2.5s] writer writeback epoch:6 store chunks left:77/4096");
+    EXPECT_EQ(render_promote_progress(std::nullopt, 10, 0), "[10us] no device status");
 }
 
 TEST(Render, Units) {

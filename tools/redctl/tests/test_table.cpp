@@ -20,11 +20,62 @@ TEST(Table, LocalRole) {
     EXPECT_EQ(local_role(resource(), 2), Role::Copier);
 }
 
-TEST(Table, DeviceSectorsRoundDownToChunks) {
-    EXPECT_EQ(device_sectors(64ULL << 20, 128), 131072U);
-    EXPECT_EQ(device_sectors((64ULL << 20) + 51200, 128), 131072U);
-    EXPECT_EQ(device_sectors(65024, 128), 0U);
-    EXPECT_EQ(device_sectors(4096, 0), 0U);
+TEST(Table, DeviceSectorsEndOneMiBBeforeTheLun) {
+    // 64 MiB LUN: 63 MiB = 129024 sectors, a whole number of 128-sector chunks.
+    EXPECT_EQ(device_sectors(64ULL << 20, 128), 129024U);
+    EXPECT_EQ(device_sectors((64ULL << 20) + 51200, 128), 129024U); // 100 sectors more
+    EXPECT_EQ(device_sectors((64ULL << 20) + 65536, 128), 129024U + 128U);
+    // the last MiB is never covered
+    EXPECT_LE(device_sectors(64ULL << 20, 8) * 512, (64ULL << 20) - (1ULL << 20));
+    EXPECT_EQ(device_sectors(1ULL << 20, 8), 0U);             // only the reserved MiB
+    EXPECT_EQ(device_sectors((1ULL << 20) + 65024, 128), 0U); // less than a chunk after it
+    EXPECT_EQ(device_sectors(4ULL << 20, 0), 0U);
+}
+
+redd::lunmeta::EpochRecord record(std::uint32_t writer, bool resigned) {
+    redd::lunmeta::EpochRecord rec;
+    rec.resource = "pgdata";
+    rec.epoch = 7;
+    rec.writer = writer;
+    rec.resigned = resigned;
+    rec.members = {3};
+    rec.generation = 9;
+    return rec;
+}
+
+TEST(Table, RoleFromTheConfigWithoutARecord) {
+    const auto d = decide_role(resource(), 1, std::nullopt);
+    EXPECT_EQ(d.role, Role::Writer);
+    EXPECT_EQ(d.writer, 1U);
+    EXPECT_EQ(d.source, RoleSource::Config);
+    EXPECT_EQ(decide_role(resource(), 2, std::nullopt).role, Role::Copier);
+}
+
+TEST(Table, RoleFromTheLunRecord) {
+    // configured writer 1, but the LUN names node 2 (a promotion happened)
+    auto d = decide_role(resource(), 1, record(2, false));
+    EXPECT_EQ(d.role, Role::Copier);
+    EXPECT_EQ(d.writer, 2U);
+    EXPECT_EQ(d.source, RoleSource::Lun);
+    EXPECT_EQ(decide_role(resource(), 2, record(2, false)).role, Role::Writer);
+    // a writer that resigned is still the writer when it comes up again
+    EXPECT_EQ(decide_role(resource(), 2, record(2, true)).role, Role::Writer);
+    EXPECT_EQ(decide_role(resource(), 1, record(2, true)).role, Role::Copier);
+    // another resource's record, or one naming no writer: the configuration
+    auto foreign = record(2, false);
+    foreign.resource = "other";
+    EXPECT_EQ(decide_role(resource(), 1, foreign).source, RoleSource::Config);
+    EXPECT_EQ(decide_role(resource(), 1, foreign).role, Role::Writer);
+    EXPECT_EQ(decide_role(resource(), 1, record(0, false)).source, RoleSource::Config);
+    EXPECT_EQ(to_string(RoleSource::Lun), "lun");
+}
+
+TEST(Table, RecordJson) {
+    const auto j = to_json(record(2, true));
+    EXPECT_EQ(j["writer"], 2);
+    EXPECT_EQ(j["resigned"], true);
+    EXPECT_EQ(j["members"], nlohmann::json::array({3}));
+    EXPECT_EQ(j["generation"], 9);
 }
 
 TEST(Table, WriterLine) {
@@ -38,8 +89,11 @@ TEST(Table, WriterLine) {
 
 TEST(Table, CopierLine) {
     auto r = resource();
-    r.lease_policy = redd::LeasePolicy::Error; // a writer's only: not on a copier's line
-    EXPECT_EQ(table_params(r, Role::Copier, "/dev/zram3"), "/dev/vdb /dev/zram3 128 copier pgdata");
+    EXPECT_EQ(table_params(r, Role::Copier, "/dev/zram3"),
+              "/dev/vdb /dev/zram3 128 copier pgdata 2 lease_policy suspend");
+    r.lease_policy = redd::LeasePolicy::Error; // the read lease's policy
+    EXPECT_EQ(table_params(r, Role::Copier, "/dev/zram3"),
+              "/dev/vdb /dev/zram3 128 copier pgdata 2 lease_policy error");
 }
 
 TEST(Table, ParseTableRoundTrip) {
@@ -50,8 +104,16 @@ TEST(Table, ParseTableRoundTrip) {
     EXPECT_EQ(args->chunk_sectors, 128U);
     EXPECT_EQ(args->role, "copier");
     EXPECT_EQ(args->resource, "pgdata");
+    EXPECT_EQ(args->lease_policy, "suspend");
+    auto old = parse_table_params("/dev/vdb /dev/zram3 128 copier pgdata"); // no features
+    ASSERT_TRUE(old);
+    EXPECT_EQ(old->lease_policy, "");
     EXPECT_FALSE(parse_table_params("/dev/vdb - x writer r"));
     EXPECT_FALSE(parse_table_params("/dev/vdb - 8 writer"));
+    EXPECT_FALSE(parse_table_params("/dev/vdb - 8 writer r 2 lease_policy"));       // count
+    EXPECT_FALSE(parse_table_params("/dev/vdb - 8 writer r 1 lease_policy error")); // count
+    EXPECT_FALSE(parse_table_params("/dev/vdb - 8 writer r 2 frob error"));         // feature
+    EXPECT_FALSE(parse_table_params("/dev/vdb - 8 writer r x"));                    // count
 }
 
 TEST(Table, ParseWriterStatus) {
