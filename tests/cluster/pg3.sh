@@ -40,7 +40,9 @@
 # Environment: RED_PG3_SCALE (pgbench scale, default 5), RED_PG3_LOAD2_S
 # (the second pgbench run, default 20 s), RED_PG3_LOAD1_S (the first run
 # without failover, default 40 s), RED_PG3_FAILOVER (auto | 0 | 1),
-# RED_CLUSTER_WAIT (default 300: every wait for a peer).
+# RED_CLUSTER_WAIT (default 300: every wait for a peer), RED_PG3_TEMPLATE (a
+# tar of "initdb -U postgres -A trust -E UTF8 --no-locale" made on the host,
+# used instead of initdb, which takes minutes under TCG).
 set -euo pipefail
 
 : "${RED_NODE:?}" "${RED_LUN:?}" "${RED_ADDRS:?}" "${RED_RUN_ID:?}" "${RED_KVER:?}"
@@ -68,12 +70,22 @@ DEV=/dev/mapper/r0
 read -r -a addr <<<"$RED_ADDRS"
 addr_of() { echo "${addr[$1 - 1]}"; }
 
+# diag: what this node is doing (for a stuck run)
+diag() {
+	say "diag: $*"
+	ps -eo pid,stat,wchan:28,etime,args 2>/dev/null | awk 'NR == 1 || $2 ~ /D/ || /redd|redctl|postgres|psql|pgbench|python3/' |
+		grep -v 'awk \|ps -eo' | cut -c1-160 | head -n 40 | sed 's/^/  ps: /'
+	dmsetup status 2>/dev/null | sed 's/^/  status: /'
+	[ -f "$work/events.log" ] && tail -n 25 "$work/events.log" | cut -c1-300 | sed 's/^/  events: /'
+	[ -f "$work/redd.log" ] && tail -n 60 "$work/redd.log" | sed 's/^/  redd.log: /'
+	[ -f "$work/pg.log" ] && tail -n 20 "$work/pg.log" | sed 's/^/  pg.log: /'
+	echo w >/proc/sysrq-trigger 2>/dev/null || :
+	dmesg | tail -n 60 | sed 's/^/  dmesg: /'
+}
 abort() {
 	say "ABORT: $*"
 	post abort "n$RED_NODE: $*" || :
-	[ -f "$work/pg.log" ] && tail -n 40 "$work/pg.log" | sed 's/^/  pg.log: /'
-	[ -f "$work/redd.log" ] && tail -n 80 "$work/redd.log" | sed 's/^/  redd.log: /'
-	dmsetup status 2>/dev/null | sed 's/^/  status: /'
+	diag "at the abort" 2>&1 | head -n 250
 	exit 1
 }
 for f in "$redctl_bin" "${RED_REDD:-$repo/build/redd/daemon/redd}" "$repo/build/$RED_KVER/dm-red.ko" \
@@ -97,10 +109,10 @@ LOAD1_S=${RED_PG3_LOAD1_S:-40}
 as_pg() { setpriv --reuid=postgres --regid=postgres --init-groups -- env HOME=/tmp "$@"; }
 pgctl() { as_pg "$PGBIN/pg_ctl" -D "$PGDATA" "$@"; }
 # q SQL: a query on the local server, unaligned, tuples only
-q() { as_pg psql -h /tmp -p 5432 -U postgres -d postgres -XAtq -v ON_ERROR_STOP=1 -c "$1"; }
+q() { timeout 60 setpriv --reuid=postgres --regid=postgres --init-groups -- env HOME=/tmp psql -h /tmp -p 5432 -U postgres -d postgres -XAtq -v ON_ERROR_STOP=1 -c "$1"; }
 # qn NODE SQL: the same over TCP on NODE's server
 conn() { echo "host=$(addr_of "$1") port=5432 user=postgres dbname=postgres connect_timeout=10 tcp_user_timeout=10000 keepalives_idle=3 keepalives_interval=1 keepalives_count=3"; }
-qn() { as_pg psql "$(conn "$1")" -XAtq -v ON_ERROR_STOP=1 -c "$2"; }
+qn() { timeout 60 setpriv --reuid=postgres --regid=postgres --init-groups -- env HOME=/tmp psql "$(conn "$1")" -XAtq -v ON_ERROR_STOP=1 -c "$2"; }
 pg_start() {
 	touch "$work/pg.log"
 	chown postgres:postgres "$work/pg.log"
@@ -138,7 +150,7 @@ zram_mm() { # the store's mm_stat: orig compr mem_used
 # js PYEXPR: a value from redctl status r0 --json (d = the document,
 # r = the resource), "-" when missing
 js() {
-	rc_ status --json r0 2>/dev/null | /usr/bin/python3 -c '
+	timeout 30 "$work/redctl" -c "$work/red.conf" status --json r0 2>/dev/null | /usr/bin/python3 -c '
 import json, sys
 d = json.load(sys.stdin)
 r = (d.get("resources") or [{}])[0]
@@ -200,6 +212,9 @@ wait_for "redd's control socket" 60 rc_ status r0 >/dev/null 2>&1 || abort "redd
 sleep 1
 start_events
 mkdir -p "$MNT"
+if [ -n "${RED_PG3_DUMP_AFTER:-}" ] && [ "$boot" = 1 ]; then
+	(sleep "$RED_PG3_DUMP_AFTER" && diag "still running after ${RED_PG3_DUMP_AFTER}s") &
+fi
 say "failover part: $([ "$failover" = 1 ] && echo yes || echo "no (redctl has no promote)"); scale $SCALE"
 
 # redctl up r0, timed; prints the role the kernel shows
@@ -231,8 +246,15 @@ primary_setup() {
 	chown postgres:postgres "$MNT" "$PGDATA"
 	chmod 700 "$PGDATA"
 	t=$(now)
-	as_pg "$PGBIN/initdb" -D "$PGDATA" -U postgres -A trust -E UTF8 --no-locale -N >"$work/initdb.out" 2>&1 ||
-		{ cat "$work/initdb.out"; abort initdb; }
+	if [ -r "${RED_PG3_TEMPLATE:-}" ]; then
+		# the same initdb, made on the host (minutes under TCG)
+		tar -C "$PGDATA" --same-owner -xf "$RED_PG3_TEMPLATE" || abort "untar $RED_PG3_TEMPLATE"
+		chown -R postgres:postgres "$PGDATA"
+		chmod 700 "$PGDATA"
+	else
+		as_pg "$PGBIN/initdb" -D "$PGDATA" -U postgres -A trust -E UTF8 --no-locale -N >"$work/initdb.out" 2>&1 ||
+			{ cat "$work/initdb.out"; abort initdb; }
+	fi
 	sync
 	ti=$(since "$t")
 	cat >>"$PGDATA/postgresql.conf" <<-EOF
@@ -267,7 +289,7 @@ primary_setup() {
 	sync
 	say "a: writer up in ${up_s}s, mkfs ${tm}s, initdb ${ti}s, start ${ts}s, pgbench -i -s $SCALE ${tb}s; $(tail -n 1 "$work/pgbench-i.out")"
 	post m-a "up=${up_s}s mkfs=${tm}s initdb=${ti}s start=${ts}s pgbench-i=${tb}s"
-	post primary-ready
+	post primary-ready "failover=$failover"
 }
 
 # ---- standby (b): join, mount, prepare, start, stream ----------------------
@@ -326,19 +348,23 @@ gc_cycle() { # PRIMARY_NODE
 # writer_lost: redd on this node no longer sees node 1
 writer_lost() {
 	local c
+	awk -v a="$(cat "$work/kill.seen")" '$1 >= a - 30 && /peer-disconnected/ && /"node":1[,}]/ { f = 1 } END { exit !f }' \
+		"$work/events.log" && return 0
 	c=$(js '[p["connected"] for p in d["redd"]["peers"] if p["node"] == 1][0]')
 	[ "$c" = False ] || [ "$c" = false ]
 }
 failover_standby() { # on nodes 2 and 3, after the kill
 	local seen tl ev lsn score mine other cand3 lsn_o score_o newp
 	seen=$(cat "$work/kill.seen")
+	# node 1 is dead: what this standby received is final; read it before
+	# the read lease runs out and the device holds I/O
+	lsn=$(q "select pg_last_wal_receive_lsn()") || lsn=0/0
 	wait_for "redd to report node 1 lost" 120 writer_lost || abort "redd never lost node 1"
 	tl=$(now)
 	# the event's own stamp when there is one
 	ev=$(awk -v a="$seen" '$1 >= a - 30 && /peer-disconnected/ && /"node":1[,}]/ { print $1; exit }' "$work/events.log")
 	[ -z "$ev" ] || tl=$ev
 	echo "$tl" >"$work/lost.at"
-	lsn=$(q "select pg_last_wal_receive_lsn()") || abort "no receive lsn"
 	score=$(js 'r["promotion"]["score"]')
 	[ "$score" != - ] || score=$(field "$DEV" 4 | cut -d/ -f1)
 	say "e: node 1 lost $(awk -v a="$seen" -v b="$tl" 'BEGIN { printf "%.1f", b - a }')s after its kill was seen; received up to $lsn, promotion score $score"
@@ -473,7 +499,9 @@ case $RED_NODE:$boot in
 	await 2 report-done 300 || :
 	;;
 2:* | 3:*)
-	await 1 primary-ready 600 || abort "no primary"
+	pr=$(awaitv 1 primary-ready 600) || abort "no primary"
+	# node 1 decides whether the failover part runs
+	failover=${pr#failover=}
 	standby_setup 1
 	post streaming "$(cat "$work/standby.res")"
 	await 1 load-go || abort "no load"
@@ -491,8 +519,13 @@ case $RED_NODE:$boot in
 	fi
 	newp=1
 	if [ "$failover" = 1 ]; then
+		# the copiers' I/O is held from the end of their read lease to the
+		# promotion: lease + fencing + promotion, more than the guests' 30 s
+		# hung-task limit on a loaded TCG host
+		echo 180 >/proc/sys/kernel/hung_task_timeout_secs
 		await 1 kill-at 600 || abort "node 1 never killed itself"
 		now >"$work/kill.seen"
+		(sleep 150 && [ ! -e "$work/failover.done" ] && diag "failover not done 150 s after the kill") &
 		failover_standby
 		newp=$(cat "$work/newp")
 		[ "$RED_NODE" != 2 ] || post newp "$newp"
@@ -502,6 +535,7 @@ case $RED_NODE:$boot in
 			await "$newp" promoted 600 || abort "node $newp did not promote"
 			repoint "$newp"
 		fi
+		touch "$work/failover.done"
 	fi
 	if [ "$RED_NODE" = 3 ]; then
 		wait "$load_pid" || :

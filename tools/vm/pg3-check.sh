@@ -43,7 +43,19 @@ if [ ! -x build/redd/daemon/redd ] || [ ! -x build/redd/redctl/redctl ]; then
 	cmake --build build/redd --target redd redctl -j 2 >/dev/null
 fi
 make -s KVER="$kver" >/dev/null
-mkdir -p build/vm build/logs
+mkdir -p build/vm build/logs build/pg3
+# initdb once on the host (it takes minutes under TCG); the guests untar it
+tpl=build/pg3/pgdata-15.tar
+if [ ! -s "$tpl" ] || [ "$tpl" -ot /usr/lib/postgresql/15/bin/initdb ]; then
+	d=$(mktemp -d /tmp/pg3-initdb.XXXXXX)
+	chown postgres:postgres "$d"
+	setpriv --reuid=postgres --regid=postgres --init-groups -- env HOME=/tmp \
+		/usr/lib/postgresql/15/bin/initdb -D "$d/data" -U postgres -A trust -E UTF8 --no-locale -N >/dev/null ||
+		{ rm -rf "$d"; echo "pg3-check: initdb failed" >&2; exit 1; }
+	tar -C "$d/data" -cf "$tpl.tmp" .
+	mv "$tpl.tmp" "$tpl"
+	rm -rf "$d"
+fi
 lun=build/vm/pg3-lun-$kver.img
 logdir=build/logs/pg3-$kver
 out=build/logs/pg3-$kver.out
@@ -53,7 +65,9 @@ rc=0
 run=(timeout -k 30 $((tmo + 120)) tools/vm/run-cluster.sh --kver "$kver" --nodes 3
 	--lun "$lun" --lun-size 512 --timeout "$tmo" --mem 1536 --log-dir "$logdir"
 	--env "RED_PG3_SCALE=${PG3_SCALE:-5}" --env "RED_PG3_LOAD2_S=${PG3_LOAD2_S:-20}"
-	--env "RED_PG3_FAILOVER=${PG3_FAILOVER:-auto}" -- tests/cluster/pg3.sh)
+	--env "RED_PG3_FAILOVER=${PG3_FAILOVER:-auto}" --env "RED_PG3_TEMPLATE=$top/$tpl"
+	--env "RED_PG3_DUMP_AFTER=$((tmo - 75))"
+	-- tests/cluster/pg3.sh)
 if [ "$verbose" = 1 ]; then
 	"${run[@]}" 2>&1 | tee "$out" || rc=$?
 else
