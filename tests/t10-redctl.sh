@@ -4,7 +4,13 @@
 # zram store created by up, reset and removed by down), status --json,
 # events --json, and every refusal leaving nothing behind: redd not
 # running, bad configuration file, unknown resource, not root, up twice,
-# redd refusing up, gc or down of an open device, gc on a writer.
+# redd refusing up, gc or down of an open device, gc on a writer.  The
+# device ends 1 MiB before the end of the LUN (dm-red's metadata); the role
+# comes from the LUN's epoch record once there is one.  promote refused
+# (on the writer, on a copier that is not active) changing nothing; demote
+# refused while open, demote of the lone writer and its up again; gc hooks:
+# a failing pre-hook changes nothing, a refused gc runs the post-hook to
+# restore, a gc that does not rejoin does not.
 . "$(dirname "$0")/lib.sh"
 
 REDCTL=${REDCTL:-$RED_TOP/build/redd/redctl/redctl}
@@ -30,10 +36,18 @@ t10_teardown() {
 trap t10_teardown EXIT
 
 ip link set lo up 2>/dev/null || true
-L=$(red_lun 64 zero)
-L2=$(red_lun 64 zero)
-L3=$(red_lun 64 zero)
-N=$(red_sectors "$L")
+# Three LUNs on three images: red_lun numbers its image by the loops it has
+# made, which a $(red_lun) subshell does not remember, so call it here.
+# (Each LUN's last MiB holds its own resource's epoch record.)
+for i in 1 2 3; do
+	red_lun 64 zero >"$RED_TMP/lun$i.dev"
+done
+L=$(cat "$RED_TMP/lun1.dev")
+L2=$(cat "$RED_TMP/lun2.dev")
+L3=$(cat "$RED_TMP/lun3.dev")
+LUN_SECTORS=$(red_sectors "$L")
+# the LUN but its last MiB (2048 sectors), in whole 128-sector chunks
+N=$(((LUN_SECTORS - 2048) / 128 * 128))
 C=$RED_TMP/red.conf
 SOCK=$RED_TMP/ctl/redd.sock
 head -c 32 /dev/urandom >"$RED_TMP/key"
@@ -97,7 +111,9 @@ zrams() {
 }
 # The merged document's per-resource fields (keys are sorted: see redctl.8).
 json_epoch() { grep -o '"chunk_sectors":[0-9]*,"epoch":[0-9]*,"kernel"' | sed 's/.*"epoch":\([0-9]*\).*/\1/'; }
-json_role_state() { grep -o '"role":"[a-z]*","state":"[a-z]*","store_size"' | cut -d'"' -f4,8; }
+json_role_state() { grep -o '"role":"[a-z]*","role_source":"[a-z]*","state":"[a-z]*"' | cut -d'"' -f4,12; }
+# md5 of the LUN's epoch record (the first 4 KiB of its last 256 KiB)
+lun_record() { dd if="$1" bs=4096 skip=$(($(red_sectors "$1") / 8 - 64)) count=1 iflag=direct 2>/dev/null | md5sum; }
 
 zram_before=$(zrams)
 
@@ -130,6 +146,10 @@ run_rc 0 up -c "$C" up r0
 # the state may be draining: redd is setting the writer's first epoch
 check "up: prints the status" out_has up "r0 role:writer state:"
 check_eq "up: the table" "0 $N red $L - 128 writer r0 2 lease_policy suspend" "$(dmsetup table r0)"
+read -r _ len _ <<<"$(dmsetup table r0)"
+check_eq "up: the device ends 1 MiB before the 64 MiB LUN" "$((LUN_SECTORS - 2048))" "$len"
+check "up: role from the configuration (a fresh LUN has no epoch record)" \
+	out_has up "up as writer (no epoch record on the LUN: the configured writer is node 1)"
 epoch=0
 for _ in $(seq 100); do
 	"$REDCTL" -c "$C" status --json r0 >"$RED_TMP/status.json" 2>"$RED_TMP/status.err" || true
@@ -175,6 +195,37 @@ check_eq "redd refused up: zram store removed again" "$zram_before" "$(zrams)"
 run_rc 9 gc-writer -c "$C" gc r0
 check "gc on a writer refused" err_has gc-writer "gc applies to a copier"
 
+run_rc 12 promote-writer -c "$C" promote r0
+check "promote on the writer refused" err_has promote-writer "the writer already"
+check_eq "promote on the writer: table unchanged" "$table" "$(dmsetup table r0)"
+
+# ---- demote: refused while open; the lone writer resigns and comes back
+exec 3</dev/mapper/r0
+run_rc 8 demote-open -c "$C" demote r0
+check "demote refused while open, with the open count" err_has demote-open "r0 is open (open count 1)"
+exec 3<&-
+check_eq "demote refused: table unchanged" "$table" "$(dmsetup table r0)"
+check_eq "demote refused: still active" active "$(red_state r0)"
+run_rc 0 demote -c "$C" demote r0
+check "demote: says the writer resigned" out_has demote "r0: demoted: the LUN's epoch record says node 1 resigned"
+check "demote: device removed" no_device r0
+run_rc 7 demote-again -c "$C" demote r0
+check "demote without a device: not up" err_has demote-again "r0 is not up"
+# the LUN's record now decides, even against a configuration naming node 2
+sed 's/^writer = 1$/writer = 2/' "$C" >"$RED_TMP/w2.conf"
+run_rc 0 up-after-demote -c "$RED_TMP/w2.conf" up r0
+check "up after demote: the writer again, from the LUN's record" \
+	out_has up-after-demote "up as writer (the LUN's epoch record names node 1 the writer)"
+check_eq "up after demote: the table" "0 $N red $L - 128 writer r0 2 lease_policy suspend" "$(dmsetup table r0)"
+active=
+for _ in $(seq 100); do
+	[ "$(red_state r0)" = active ] && { active=1; break; }
+	sleep 0.2
+done
+check "up after demote: active again" test -n "$active"
+"$REDCTL" -c "$C" status r0 >"$RED_TMP/st-after.out" 2>/dev/null || true
+check "status: the LUN's record names node 1" grep -qE "^  lun record: epoch:[0-9]+ writer:node-1" "$RED_TMP/st-after.out"
+
 run_rc 0 down -c "$C" down r0
 check "down: device removed" no_device r0
 run_rc 7 down-again -c "$C" down r0
@@ -184,25 +235,58 @@ check "down twice: not up" err_has down-again "r0 is not up"
 run_rc 0 up-copier -c "$C" up c0
 read -r -a t <<<"$(dmsetup table c0)"
 store=${t[4]:-}
-check_eq "copier table" "0 $N red $L2 $store 128 copier c0" "$(dmsetup table c0)"
+check_eq "copier table (with the read lease's policy)" "0 $N red $L2 $store 128 copier c0 2 lease_policy suspend" "$(dmsetup table c0)"
 z=${store#/dev/}
 check "copier store is a new zram device" bash -c "[[ '$store' == /dev/zram* ]] && ! grep -qw '$z' <<<'$zram_before'"
 check_eq "store disksize = store_size" 16777216 "$(cat "/sys/block/$z/disksize" 2>/dev/null)"
 "$REDCTL" -c "$C" status --json c0 >"$RED_TMP/cstatus.json" 2>/dev/null || true
 check_eq "copier status: role and state" "copier\"joining" "$(json_role_state <"$RED_TMP/cstatus.json")"
 
+# promote: refused on a copier that is not active (its writer never came)
+ctable=$(dmsetup table c0)
+meta=$(lun_record "$L2")
+run_rc 12 promote-joining -c "$C" promote c0
+check "promote refused: redd's reason" err_has promote-joining "promote refused: the copier device is joining"
+check "promote refused: nothing changed" err_has promote-joining "nothing changed"
+check_eq "promote refused: table unchanged" "$ctable" "$(dmsetup table c0)"
+check_eq "promote refused: still joining" joining "$(red_state c0)"
+check_eq "promote refused: the LUN's epoch record unchanged" "$meta" "$(lun_record "$L2")"
+run_rc 9 demote-copier -c "$C" demote c0
+check "demote on a copier refused" err_has demote-copier "demote applies to the writer"
+
+# gc hooks: a failing pre-hook changes nothing
+H=$RED_TMP/hooks.log
+: >"$H"
+# shellcheck disable=SC2016  # expanded by the hook's shell
+hook() { printf 'echo "$RED_PHASE $RED_RESOURCE $RED_DEVICE" >>%s; exit %s' "$H" "$1"; }
+epoch0=$(red_status_field c0 3)
+run_rc 13 gc-pre-fails -c "$C" gc --pre-hook "$(hook 3)" --post-hook "$(hook 0)" c0
+check "gc: failing pre-hook reported" err_has gc-pre-fails "the pre-hook failed (exit status 3): no gc, nothing changed"
+check_eq "gc: failing pre-hook ran alone, with its environment" "pre c0 /dev/mapper/c0" "$(cat "$H")"
+check_eq "gc: failing pre-hook left the table" "$ctable" "$(dmsetup table c0)"
+check_eq "gc: failing pre-hook left the state" joining "$(red_state c0)"
+check_eq "gc: failing pre-hook left the epoch" "$epoch0" "$(red_status_field c0 3)"
+
 exec 3</dev/mapper/c0
 run_rc 8 gc-open -c "$C" gc c0
 check "gc refused while open, with the open count" err_has gc-open "c0 is open (open count 1)"
 check "gc refusal says what to do" err_has gc-open "unmount"
+: >"$H"
+run_rc 8 gc-open-hooks -c "$C" gc --pre-hook "$(hook 0)" --post-hook "$(hook 0)" c0
+check "gc refused after the pre-hook: says so" err_has gc-open-hooks "(the pre-hook did not)"
+check_eq "gc refused after the pre-hook: the post-hook restores, in order" \
+	"pre c0 /dev/mapper/c0 post c0 /dev/mapper/c0" "$(tr '\n' ' ' <"$H" | sed 's/ $//')"
 run_rc 8 down-open -c "$C" down c0
 check "down refused while open" err_has down-open "open count 1"
 exec 3<&-
 check "refusals left the copier in place" has_device c0
 check "refusals left the store in place" test -e "/sys/block/$z"
 
-run_rc 11 gc-timeout -c "$C" gc --timeout 2 c0
+: >"$H"
+run_rc 11 gc-timeout -c "$C" gc --timeout 2 --pre-hook "$(hook 0)" --post-hook "$(hook 0)" c0
 check "gc without a writer: times out waiting for the rejoin" err_has gc-timeout "did not rejoin within 2 s"
+check "gc timed out: says the post-hook was not run" err_has gc-timeout "The post-hook was not run."
+check_eq "gc timed out: only the pre-hook ran" "pre c0 /dev/mapper/c0" "$(cat "$H")"
 
 run_rc 0 down-copier -c "$C" down c0
 check "copier down: device removed" no_device c0
