@@ -169,7 +169,8 @@ lease_ms=30000
 	done
 	printf '[resource.r0]\nlun = %s\nchunk_sectors = 64\nstore_size = 64M\nwriter = 1\n' "$RED_LUN"
 } >/tmp/red.conf
-N=$(blockdev --getsz "$RED_LUN")
+# the red device ends 1 MiB before the LUN does: redd keeps its metadata there
+N=$((($(blockdev --getsz "$RED_LUN") - 2048) / 64 * 64))
 
 start_redd() {
 	"$redd" --config /tmp/red.conf >>/tmp/redd.log 2>&1 &

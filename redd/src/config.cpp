@@ -64,7 +64,9 @@ constexpr std::array kResourceKeys = {
     KeySpec{"chunk_sectors", "", false, "chunk size in 512-byte sectors (default 128)"},
     KeySpec{"store_size", "", true, "exception store size, e.g. 1G"},
     KeySpec{"writer", "", true, "node id of the initial writer"},
-    KeySpec{"lease_policy", "", false, "suspend or error (default suspend)"},
+    KeySpec{"lease_policy", "", false,
+            "when a lease runs out the device holds its I/O (suspend) or fails it (error); "
+            "default suspend"},
 };
 
 std::span<const KeySpec> keys_of(SectionKind kind) {

@@ -20,6 +20,8 @@ std::string_view to_string(MemberEventKind kind) {
         return "lease-expired";
     case MemberEventKind::EpochChanged:
         return "epoch-changed";
+    case MemberEventKind::LeaseResumed:
+        return "lease-resumed";
     }
     return "unknown";
 }
@@ -97,6 +99,13 @@ std::vector<JoinGrant> WriterMembership::complete_epoch(std::uint64_t epoch, Tim
     return grants;
 }
 
+void WriterMembership::adopt(std::uint32_t node, TimePoint now) {
+    Copier c{CopierState::Member, 0, false, GrantedLease(timing_.margin)};
+    c.lease.record(now, timing_.lease);
+    copiers_.insert_or_assign(node, c);
+    emit(MemberEventKind::Joined, node, now, "adopted from the previous writer's epoch");
+}
+
 std::optional<Millis> WriterMembership::on_heartbeat(std::uint32_t node, TimePoint now) {
     auto it = copiers_.find(node);
     if (it == copiers_.end() || it->second.state != CopierState::Member || it->second.revoked) {
@@ -171,8 +180,9 @@ std::vector<MembershipEvent> WriterMembership::take_events() {
 
 // ---- copier side ----------------------------------------------------------
 
-CopierMembership::CopierMembership(std::string resource, std::uint32_t node, LeaseTiming timing)
-    : resource_(std::move(resource)), node_(node), timing_(timing) {
+CopierMembership::CopierMembership(std::string resource, std::uint32_t node, LeaseTiming timing,
+                                   bool hold)
+    : resource_(std::move(resource)), node_(node), timing_(timing), hold_(hold) {
 }
 
 void CopierMembership::emit(MemberEventKind kind, TimePoint at, std::string detail) {
@@ -181,6 +191,7 @@ void CopierMembership::emit(MemberEventKind kind, TimePoint at, std::string deta
 
 void CopierMembership::start_join(std::uint64_t request_id, TimePoint now) {
     state_ = LocalState::Joining;
+    lapsed_ = false;
     join_request_ = request_id;
     join_sent_ = now;
     pending_.clear();
@@ -232,12 +243,24 @@ bool CopierMembership::on_grant(std::uint64_t request_id, std::uint64_t epoch, M
     }
     lease_.grant(it->second, lease);
     pending_.erase(it);
+    if (lapsed_ && lease_.valid(now)) {
+        lapsed_ = false;
+        emit(MemberEventKind::LeaseResumed, now, "read lease renewed: the device resumes");
+    }
     return true;
 }
 
 bool CopierMembership::tick(TimePoint now) {
     if (state_ != LocalState::Member || lease_.valid(now)) {
         return false;
+    }
+    if (hold_) {
+        if (lapsed_) {
+            return false;
+        }
+        lapsed_ = true;
+        emit(MemberEventKind::LeaseExpired, now, "read lease expired: the device holds its I/O");
+        return true;
     }
     state_ = LocalState::Failed;
     pending_.clear();

@@ -31,8 +31,9 @@ enum class MemberEventKind {
     Revoked,      // writer: stops renewing a copier's lease
     Expelled,     // writer: lease certainly expired, copier removed
     Left,         // orderly leave (or a joiner that went away)
-    LeaseExpired, // copier: own lease expired, the device must fail
+    LeaseExpired, // copier: own lease expired, the device must fail (or hold)
     EpochChanged,
+    LeaseResumed, // copier: a grant after an expiry with hold: the device resumes
 };
 
 std::string_view to_string(MemberEventKind kind);
@@ -66,6 +67,11 @@ public:
     // member; returns the JOIN_ACKs to send now (their grants are recorded
     // as sent at `now`).
     std::vector<JoinGrant> complete_epoch(std::uint64_t epoch, TimePoint now);
+    // After a promotion: a copier of the previous writer's last epoch (it
+    // preserved everything that writer wrote) is a member at once.  It is
+    // treated as if granted a lease now, so it is expelled only if it stays
+    // silent until that has certainly expired.
+    void adopt(std::uint32_t node, TimePoint now);
     // A member's lease request; returns the grant to send now, or nothing
     // if the node is not a member in good standing.
     std::optional<Millis> on_heartbeat(std::uint32_t node, TimePoint now);
@@ -110,7 +116,11 @@ std::string_view to_string(LocalState state);
 
 class CopierMembership {
 public:
-    CopierMembership(std::string resource, std::uint32_t node, LeaseTiming timing);
+    // hold: the device holds its I/O when the read lease runs out
+    // (lease_policy suspend) instead of failing: we stay a member, keep
+    // asking, and a later grant renews the lease.
+    CopierMembership(std::string resource, std::uint32_t node, LeaseTiming timing,
+                     bool hold = false);
 
     // Start (or restart, after a failure, leave or GC) a join; the caller
     // sends JOIN_REQ with this request id.
@@ -125,8 +135,11 @@ public:
     // A grant answering one of our requests.  Frames of a newer epoch move us
     // to it; stale ones are refused (false).
     bool on_grant(std::uint64_t request_id, std::uint64_t epoch, Millis lease, TimePoint now);
-    // True exactly once, when the lease has expired: the device must fail.
+    // True exactly once per expiry, when the lease has run out: without
+    // hold the device must fail (state Failed); with hold it holds its I/O
+    // until a grant (lapsed() until then).
     bool tick(TimePoint now);
+    [[nodiscard]] bool lapsed() const { return lapsed_; }
     void leave(TimePoint now);
 
     [[nodiscard]] LocalState state() const { return state_; }
@@ -140,6 +153,8 @@ private:
     std::string resource_;
     std::uint32_t node_;
     LeaseTiming timing_;
+    bool hold_;
+    bool lapsed_ = false;
     LocalState state_ = LocalState::Idle;
     std::uint64_t epoch_ = 0;
     std::uint64_t join_request_ = 0;

@@ -38,6 +38,22 @@ TEST(WriterMembership, JoinThenMember) {
     EXPECT_TRUE(w.take_events().empty());
 }
 
+TEST(WriterMembership, AdoptedCopierIsMemberUntilItsAssumedLeaseCertainlyExpires) {
+    WriterMembership w("pg", timing, 5);
+    w.adopt(3, t0);
+    EXPECT_EQ(w.state(3), CopierState::Member);
+    EXPECT_TRUE(w.must_wait_for(3));
+    EXPECT_EQ(kinds(w.take_events()), std::vector{MemberEventKind::Joined});
+    // Silent: kept for lease + margin, then expelled.
+    EXPECT_TRUE(w.tick(t0 + Millis{3299}).empty());
+    EXPECT_EQ(w.tick(t0 + Millis{3300}), std::vector<std::uint32_t>{3});
+    EXPECT_FALSE(w.must_wait_for(3));
+    // A heartbeat in time renews it like any member's.
+    w.adopt(4, t0);
+    EXPECT_EQ(w.on_heartbeat(4, t0 + Millis{3000}), Millis{3000});
+    EXPECT_TRUE(w.tick(t0 + Millis{3300}).empty());
+}
+
 TEST(WriterMembership, SilentCopierExpelledOnlyAfterLeaseAndMargin) {
     WriterMembership w("pg", timing, 1);
     w.request_join(2, 1, t0);
@@ -136,6 +152,27 @@ TEST(CopierMembership, HeartbeatsRenewAndExpiryFailsDevice) {
     c.start_join(3, t0 + Millis{4000});
     EXPECT_EQ(c.state(), LocalState::Joining);
     EXPECT_FALSE(c.lease().valid(t0 + Millis{4000}));
+}
+
+TEST(CopierMembership, HoldKeepsAskingAfterExpiryAndAGrantResumes) {
+    CopierMembership c("pg", 2, timing, true);
+    c.start_join(1, t0);
+    ASSERT_TRUE(c.on_join_ack(1, 4, Millis{3000}, t0 + Millis{5}));
+    EXPECT_FALSE(c.tick(t0 + Millis{2999}));
+    EXPECT_TRUE(c.tick(t0 + Millis{3000})); // expired: reported once
+    EXPECT_FALSE(c.tick(t0 + Millis{3500}));
+    EXPECT_TRUE(c.lapsed());
+    EXPECT_EQ(c.state(), LocalState::Member); // still asking
+    ASSERT_TRUE(c.heartbeat_due(t0 + Millis{3600}));
+    c.send_heartbeat(9, t0 + Millis{3600});
+    // A newer writer's grant (after a promotion) renews it.
+    EXPECT_TRUE(c.on_grant(9, 6, Millis{3000}, t0 + Millis{3700}));
+    EXPECT_FALSE(c.lapsed());
+    EXPECT_EQ(c.epoch(), 6U);
+    EXPECT_EQ(kinds(c.take_events()),
+              (std::vector{MemberEventKind::JoinRequested, MemberEventKind::Joined,
+                           MemberEventKind::LeaseExpired, MemberEventKind::EpochChanged,
+                           MemberEventKind::LeaseResumed}));
 }
 
 TEST(CopierMembership, EpochMovesForwardOnlyAndStaleGrantsAreRefused) {

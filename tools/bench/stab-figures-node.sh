@@ -101,7 +101,8 @@ chmod 600 /tmp/red.key
 	printf '[resource.r0]\nlun = %s\nchunk_sectors = %s\nstore_size = 192M\nwriter = 1\n' \
 		"$RED_LUN" "$chunk"
 } >/tmp/red.conf
-N=$(blockdev --getsz "$RED_LUN")
+# the red device ends 1 MiB before the LUN does: redd keeps its metadata there
+N=$(($(blockdev --getsz "$RED_LUN") - 2048))
 N=$((N / chunk * chunk))
 
 if [ "$RED_NODE" = 1 ]; then

@@ -86,6 +86,7 @@ Daemon::Daemon(const Config &config, Logger &log)
         Resource r;
         r.config = &rc;
         r.writer = rc.writer == config_.node_id();
+        r.writer_node = rc.writer;
         resources_.emplace(rc.name, std::move(r));
     }
     for (const auto &n : config_.nodes()) {
@@ -308,6 +309,11 @@ void Daemon::on_kernel(KernelMessage msg) {
         }
     } else if (auto *s = std::get_if<KStabilize>(&msg)) {
         Resource *r = resource(s->resource);
+        if (r != nullptr && !r->writer && r->promotion && r->promotion->sent) {
+            // The write-back started before PROMOTE's ack reached us.
+            r->deferred.push_back(Deferred{std::move(*s), Clock::now()});
+            return;
+        }
         if (r == nullptr || !r->writer || !r->usable) {
             log_.warn("STABILIZE for resource '", s->resource,
                       "' that this node does not write: ignored");
@@ -388,6 +394,11 @@ void Daemon::update_device(const KState &st, bool from_event, std::uint32_t even
     if (st.store_total != 0) {
         r.store_total = st.store_total;
     }
+    r.store_used = st.store_used;
+    if (from_event && event == DM_RED_EV_PROMOTED && r.promotion) {
+        log_.info(r.config->name, ": promotion complete: a plain writer at epoch ", r.epoch);
+        r.promotion.reset();
+    }
     if (!st.dm_name.empty()) {
         r.dm_name = st.dm_name;
     }
@@ -397,11 +408,18 @@ void Daemon::update_device(const KState &st, bool from_event, std::uint32_t even
     if (st.nr_chunks != 0) {
         r.nr_chunks = st.nr_chunks;
     }
+    if (r.fenced) {
+        r.usable = false;
+        return;
+    }
+    r.writer = writes(r);
     const std::uint32_t want = r.writer ? DM_RED_ROLE_WRITER : DM_RED_ROLE_COPIER;
-    if (r.role != want) {
+    // From PROMOTE until the kernel's flip is seen, either role is right.
+    const bool flipping = r.promotion && r.promotion->sent;
+    if (r.role != want && !flipping) {
         if (r.usable || fresh) {
             log_.error(r.config->name, ": kernel device is a ", role_name(r.role),
-                       " but the configuration makes this node its ",
+                       " but the LUN's epoch record (or the configuration) makes this node its ",
                        r.writer ? "writer" : "copier", ": ignored");
         }
         r.usable = false;
@@ -423,6 +441,13 @@ void Daemon::update_device(const KState &st, bool from_event, std::uint32_t even
     } else if (old_state != r.state) {
         log_.info(r.config->name, ": state ", state_name(old_state), " -> ", state_name(r.state),
                   " epoch ", r.epoch);
+    }
+    if (r.writer && r.promotion && r.promotion->accepted) {
+        if (r.role == DM_RED_ROLE_WRITER && !r.write_lease) {
+            // The kernel flipped to writer: the write-back needs the lease.
+            r.write_lease.emplace(config_.lease(), config_.lease() / 3);
+        }
+        return;
     }
     if (r.writer) {
         if (fresh && (from_event || !r.members)) {
@@ -449,9 +474,11 @@ void Daemon::update_device(const KState &st, bool from_event, std::uint32_t even
     }
     // Copier.
     if (fresh || !r.local) {
-        r.local.emplace(r.config->name, config_.node_id(), timing_);
+        r.local.emplace(r.config->name, config_.node_id(), timing_,
+                        r.config->lease_policy == LeasePolicy::Suspend);
+        r.expelled = false;
         r.resuming = false;
-        if (!from_event && r.state == DM_RED_STATE_ACTIVE) {
+        if (!from_event && (r.state == DM_RED_STATE_ACTIVE || r.state == kStateHeld)) {
             // redd restarted under an active copier: resume membership; the
             // first lease grant from the writer confirms it.
             const std::uint64_t id = next_request();
@@ -463,6 +490,9 @@ void Daemon::update_device(const KState &st, bool from_event, std::uint32_t even
             log_.info(r.config->name, ": copier active at epoch ", r.epoch,
                       " after a restart: resuming membership");
         }
+    }
+    if (r.state == DM_RED_STATE_JOINING) {
+        r.expelled = false; // gc'd: it joins afresh
     }
     if (r.state == DM_RED_STATE_JOINING && r.local->state() == LocalState::Member) {
         log_.info(r.config->name, ": device is joining again (gc): rejoining");
@@ -641,7 +671,20 @@ void Daemon::writer_tick(Resource &r, TimePoint now) {
         return;
     }
     if (r.write_lease && r.write_lease->due(now)) {
-        const Millis ms = r.write_lease->renew(now, registered_);
+        // Renewed only while the LUN's epoch record names this node
+        // (daemon_lun.cpp, rule 2): a newer writer's record fences us.
+        const bool named = read_record(r) && (!r.record || r.record->writer == config_.node_id());
+        if (!named && r.record) {
+            follow_record(r, now);
+        }
+        if (!r.write_lease) {
+            return; // fenced
+        }
+        if (!named) {
+            log_.warn(r.config->name, ": write lease not renewed: the LUN's epoch record "
+                                      "cannot be read");
+        }
+        const Millis ms = r.write_lease->renew(now, registered_ && named);
         const std::string name = r.config->name;
         kernel_->lease(name, static_cast<std::uint32_t>(ms.count()),
                        [this, name](int err, const std::string &extack) {
@@ -651,7 +694,19 @@ void Daemon::writer_tick(Resource &r, TimePoint now) {
                        });
     }
     for (std::uint32_t node : r.members->tick(now)) {
-        stop_waiting_for(r, node, "read lease certainly expired: expelled");
+        r.unrecorded.insert(node);
+    }
+    if (!r.unrecorded.empty()) {
+        // Rule 1: the record drops the copiers before we stop waiting for
+        // them (until it is written, their preserves are still awaited).
+        std::vector<std::uint32_t> keep = r.members->members();
+        keep.insert(keep.end(), r.joiners.begin(), r.joiners.end());
+        if (write_record(r, r.epoch, keep, false)) {
+            for (std::uint32_t node : r.unrecorded) {
+                stop_waiting_for(r, node, "read lease certainly expired: expelled");
+            }
+            r.unrecorded.clear();
+        }
     }
     log_membership(r);
     if (r.grace_until && now >= *r.grace_until) {
@@ -662,9 +717,14 @@ void Daemon::writer_tick(Resource &r, TimePoint now) {
         log_.warn(r.config->name, ": NEW_EPOCH req ", r.epoch_request, " timed out; retrying");
         r.epoch_change = false;
     }
-    if (!r.epoch_change && registered_ && (r.epoch == 0 || !r.joiners.empty() || r.leave_epoch)) {
-        const auto members = static_cast<std::uint32_t>(
-            r.epoch == 0 ? 0 : r.members->members().size() + r.joiners.size());
+    std::vector<std::uint32_t> next_members;
+    if (r.epoch != 0) {
+        next_members = r.members->members();
+        next_members.insert(next_members.end(), r.joiners.begin(), r.joiners.end());
+    }
+    if (!r.epoch_change && registered_ && (r.epoch == 0 || !r.joiners.empty() || r.leave_epoch) &&
+        write_record(r, r.epoch + 1, next_members, false)) {
+        const auto members = static_cast<std::uint32_t>(next_members.size());
         r.epoch_change = true;
         r.epoch_request = next_request();
         r.epoch_base = r.epoch;
@@ -737,8 +797,11 @@ void Daemon::writer_frame(Resource &r, std::uint32_t node, const Frame &frame) {
     } else if (const auto *hb = std::get_if<Heartbeat>(&frame.payload)) {
         (void)hb;
         auto grant = r.members->on_heartbeat(node, now);
+        const bool recorded =
+            !r.record || std::find(r.record->members.begin(), r.record->members.end(), node) !=
+                             r.record->members.end();
         if (!grant && r.grace_until && now < *r.grace_until && !r.members->state(node) &&
-            !r.epoch_change && r.joiners.empty()) {
+            !r.epoch_change && r.joiners.empty() && recorded) {
             // After our restart: a copier that was a member resumes.
             r.members->request_join(node, frame.request_id, now);
             r.members->complete_epoch(r.epoch, now);
@@ -781,7 +844,10 @@ void Daemon::copier_tick(Resource &r, TimePoint now) {
     if (!r.usable || !r.local || !registered_) {
         return;
     }
-    const std::uint32_t writer = r.config->writer;
+    const std::uint32_t writer = r.writer_node;
+    if (writer == 0 || writer == config_.node_id()) {
+        return; // no writer (it resigned), or our promotion is under way
+    }
     const bool connected = peer_link(writer) != nullptr;
     CopierMembership &m = *r.local;
     // Ask to join when the device is joining and no join is under way (a
@@ -810,8 +876,13 @@ void Daemon::copier_tick(Resource &r, TimePoint now) {
         r.resuming = false;
     }
     if (!r.resuming && m.tick(now)) {
-        log_.error(r.config->name, ": read lease expired: the kernel fails the copier device; "
-                                   "stop the DBMS, then gc the device to rejoin");
+        if (r.config->lease_policy == LeasePolicy::Suspend) {
+            log_.warn(r.config->name, ": read lease expired: the copier device holds its I/O "
+                                      "until the writer (or a promoted one) renews it");
+        } else {
+            log_.error(r.config->name, ": read lease expired: the kernel fails the copier "
+                                       "device; stop the DBMS, then gc the device to rejoin");
+        }
     }
     for (const auto &e : m.take_events()) {
         log_.info(r.config->name, ": ", to_string(e.kind), " at epoch ", e.epoch,
@@ -838,7 +909,10 @@ void Daemon::push_read_lease(Resource &r, TimePoint now) {
 
 void Daemon::copier_frame(Resource &r, std::uint32_t node, const Frame &frame) {
     const TimePoint now = Clock::now();
-    if (node != r.config->writer) {
+    if (node != r.writer_node && read_record(r)) {
+        follow_record(r, now); // a new writer's first frames may beat our next LUN read
+    }
+    if (node != r.writer_node) {
         log_.warn(r.config->name, ": ", to_string(frame.type()), " from node ", node,
                   " which is not the writer: ignored");
         return;
@@ -910,6 +984,23 @@ void Daemon::copier_frame(Resource &r, std::uint32_t node, const Frame &frame) {
         if (r.state == DM_RED_STATE_ACTIVE && em->code == kErrNotMember) {
             r.resuming = false;
         }
+        if (em->code == kErrNotMember && !r.expelled && r.local &&
+            (r.state == kStateHeld || r.local->lapsed())) {
+            // Our lease ran out and the writer no longer counts us: it may
+            // write without our preserves.  The held device must fail.
+            r.expelled = true;
+            r.local->leave(now);
+            log_.error(r.config->name, ": expelled by writer node ", node,
+                       ": the device fails from now on; stop the DBMS and gc it");
+            emit(r.config->name, "expelled", Json{{"writer", node}, {"epoch", frame.epoch}});
+            const std::string name = r.config->name;
+            kernel_->lease(name, 0, [this, name](int err, const std::string &extack) {
+                if (err != 0) {
+                    log_.error(name, ": LEASE 0 (expelled) refused: ", errno_name(err), " ",
+                               extack);
+                }
+            });
+        }
     } else {
         log_.warn(r.config->name, ": unexpected ", to_string(frame.type()), " from node ", node);
     }
@@ -926,8 +1017,8 @@ void Daemon::copier_preserve_done(Resource &r, const KPreserveDone &done) {
         r.preserve_started.erase(it);
     }
     // Not connected: dropped; the writer re-sends its PRESERVE on reconnect.
-    send_frame(r.config->writer, make_frame(r.config->name, r.writer_epoch, done.request_id,
-                                            PreserveDone{done.error}));
+    send_frame(r.writer_node, make_frame(r.config->name, r.writer_epoch, done.request_id,
+                                         PreserveDone{done.error}));
 }
 
 // ---- peers ----------------------------------------------------------------
@@ -936,6 +1027,8 @@ void Daemon::on_tick() {
     const TimePoint now = Clock::now();
     dial_peers(now);
     for (auto &[name, r] : resources_) {
+        disk_tick(r, now);
+        promote_tick(r, now);
         if (r.writer) {
             writer_tick(r, now);
         } else {
@@ -1218,7 +1311,7 @@ void Daemon::on_peer_down(std::uint32_t node) {
                 r.joiners.erase(node);
                 log_membership(r);
             }
-        } else if (!r.writer && r.config->writer == node && r.local &&
+        } else if (!r.writer && r.writer_node == node && r.local &&
                    r.local->state() == LocalState::Joining) {
             r.join_sent = TimePoint{}; // ask again once reconnected
         }

@@ -14,6 +14,7 @@
 #include "kernel.hpp"
 #include "lease.hpp"
 #include "log.hpp"
+#include "lunmeta.hpp"
 #include "membership.hpp"
 #include "peer.hpp"
 #include "stats.hpp"
@@ -28,6 +29,10 @@
 #include <vector>
 
 namespace redd::daemon {
+
+// DM_RED_STATE_HELD: a copier whose read lease ran out with lease_policy
+// suspend holds its I/O (uapi state 7).
+constexpr std::uint32_t kStateHeld = 7;
 
 class Daemon {
 public:
@@ -69,9 +74,28 @@ private:
         std::map<std::uint32_t, std::uint64_t> waiting; // copier -> PRESERVE request id
     };
 
+    // What we last saw in a node's heartbeat slot on the LUN.
+    struct SlotSeen {
+        lunmeta::NodeSlot slot;
+        TimePoint changed; // when we first saw its counter at this value
+    };
+
+    // A promotion between the record written on the LUN and the kernel's PROMOTE.
+    struct Promotion {
+        std::uint64_t epoch = 0;
+        std::vector<std::uint32_t> members;
+        TimePoint at;          // PROMOTE is sent then: the old write lease is certainly over
+        bool sent = false;     // PROMOTE sent, waiting for the kernel's answer
+        bool accepted = false; // the kernel accepted it: we are the writer
+        TimePoint started;
+    };
+
     struct Resource {
         const ResourceConfig *config = nullptr;
-        bool writer = false; // this node is the configured writer
+        // This node is the writer: the LUN's epoch record names it (or, with
+        // no record yet, the configuration does).
+        bool writer = false;
+        std::uint32_t writer_node = 0; // the writer now (0: none, it resigned)
         // The kernel device, as last dumped or reported.
         bool present = false;
         bool usable = false; // present with the configured role
@@ -83,9 +107,25 @@ private:
         std::string dm_name;
         std::uint32_t chunk_sectors = 0;
         std::uint64_t nr_chunks = 0;
+        std::uint64_t store_used = 0; // copier: exceptions (chunks)
         // `down` on the control socket: no membership until a later `up`.
         bool down = false;
         Stats stats;
+
+        // The LUN's metadata (daemon_lun.cpp).
+        std::unique_ptr<lunmeta::Area> area;        // null until the LUN could be opened
+        std::string area_error;                     // why not (logged when it changes)
+        std::optional<lunmeta::EpochRecord> record; // last read
+        std::string record_error;                   // why the last read found none
+        std::set<std::uint32_t> unrecorded;         // expelled, not yet recorded: still waited for
+        std::uint64_t slot_counter = 0;
+        TimePoint next_disk; // next heartbeat slot write and metadata read
+        std::map<std::uint32_t, SlotSeen> slots;
+        bool fenced = false; // writer device, but the LUN names a newer writer
+        // Copiers a promoted (or restarted) writer waits for: the record's members.
+        std::set<std::uint32_t> adoptable;
+        std::optional<Promotion> promotion;
+        bool expelled = false; // copier: not a member of the LUN's epoch: gc
 
         // Writer side.
         std::optional<WriterMembership> members;
@@ -187,6 +227,27 @@ private:
     // fails the copier device by itself if it runs out.
     void push_read_lease(Resource &r, TimePoint now);
     void copier_preserve_done(Resource &r, const KPreserveDone &done);
+
+    // The LUN's metadata, roles, promotion and demotion (daemon_lun.cpp).
+    // Whether this node writes the resource: the LUN's record (or, with no
+    // record, the configuration) names it, or its promotion was accepted.
+    [[nodiscard]] bool writes(const Resource &r) const;
+    void open_area(Resource &r);
+    void disk_tick(Resource &r, TimePoint now);
+    // Re-reads the epoch record; false if it cannot be read.
+    bool read_record(Resource &r);
+    // Writes the epoch record for `epoch` with these copiers; false on error.
+    bool write_record(Resource &r, std::uint64_t epoch, const std::vector<std::uint32_t> &members,
+                      bool resigned);
+    void follow_record(Resource &r, TimePoint now);
+    [[nodiscard]] bool slot_alive(const Resource &r, std::uint32_t node, TimePoint now) const;
+    // Why a promotion of `r` is refused now ("" if it is allowed).
+    // With force only the device's own fitness is checked.
+    [[nodiscard]] std::string promote_refusal(const Resource &r, TimePoint now, bool force) const;
+    void control_promote(std::uint64_t client, Resource &r, bool force);
+    void control_demote(std::uint64_t client, Resource &r, bool force);
+    void promote_tick(Resource &r, TimePoint now);
+    [[nodiscard]] Json lun_status(const Resource &r, TimePoint now) const;
 
     const Config &config_;
     Logger &log_;

@@ -46,6 +46,8 @@ const char *member_what(MemberEventKind kind) {
         return "member-left";
     case MemberEventKind::LeaseExpired:
         return "member-failed";
+    case MemberEventKind::LeaseResumed:
+        return "member-resumed";
     case MemberEventKind::EpochChanged:
         return nullptr; // the kernel's EPOCH event says it
     }
@@ -68,6 +70,8 @@ const char *kernel_what(std::uint32_t event) {
         return "lease-expired";
     case DM_RED_EV_GC:
         return "gc";
+    case DM_RED_EV_PROMOTED:
+        return "promoted";
     default:
         return nullptr;
     }
@@ -112,13 +116,14 @@ void Daemon::on_control(std::uint64_t client, const Json &request) {
         }
     }
     const bool force = request.value("force", false);
-    const bool needs_resource = cmd == "up" || cmd == "down";
+    const bool needs_resource = cmd == "up" || cmd == "down" || cmd == "promote" || cmd == "demote";
     if (needs_resource && r == nullptr) {
         control_->reply(client, ControlServer::error(cmd + " needs a \"resource\""));
         return;
     }
-    if (force && cmd != "down") {
-        control_->reply(client, ControlServer::error("\"force\" is only for down"));
+    if (force && cmd != "down" && cmd != "promote" && cmd != "demote") {
+        control_->reply(client,
+                        ControlServer::error("\"force\" is only for down, promote and demote"));
         return;
     }
     if (cmd == "status") {
@@ -135,6 +140,10 @@ void Daemon::on_control(std::uint64_t client, const Json &request) {
         control_up(client, *r);
     } else if (cmd == "down") {
         control_down(client, *r, force);
+    } else if (cmd == "promote") {
+        control_promote(client, *r, force);
+    } else if (cmd == "demote") {
+        control_demote(client, *r, force);
     } else if (cmd == "events") {
         if (r != nullptr) {
             control_->reply(client, ControlServer::error("events takes no \"resource\""));
@@ -347,7 +356,7 @@ Json Daemon::resource_status(const Resource &r, TimePoint now) const {
                                {"window", s.rtt_us.window()},
                                {"histogram", std::move(histogram)}}}};
     Json out{{"name", r.config->name},
-             {"writer", r.config->writer},
+             {"writer", r.writer_node},
              {"role", r.writer ? "writer" : "copier"},
              {"down", r.down},
              {"device", std::move(device)},
@@ -357,6 +366,7 @@ Json Daemon::resource_status(const Resource &r, TimePoint now) const {
     if (!r.writer) {
         out["membership"] = r.local ? std::string(to_string(r.local->state())) : "idle";
     }
+    out.update(lun_status(r, now));
     return out;
 }
 

@@ -89,6 +89,7 @@ KState parse_state(const Attrs &tb) {
     s.chunk_sectors = get_u32(tb, DM_RED_A_CHUNK_SECTORS);
     s.nr_chunks = get_u64(tb, DM_RED_A_NR_CHUNKS);
     s.store_total = get_u64(tb, DM_RED_A_STORE_TOTAL);
+    s.store_used = get_u64(tb, DM_RED_A_STORE_USED);
     s.seq = get_u64(tb, DM_RED_A_SEQ);
     return s;
 }
@@ -156,6 +157,8 @@ std::string_view state_name(std::uint32_t state) {
         return "promoting";
     case DM_RED_STATE_WRITEBACK:
         return "writeback";
+    case 7: // DM_RED_STATE_HELD (copier lease_policy suspend)
+        return "held";
     default:
         return "unknown";
     }
@@ -478,6 +481,15 @@ void KernelChannel::lease(const std::string &resource, std::uint32_t lease_ms, D
     check_put(nla_put_string(m.get(), DM_RED_A_RESOURCE, resource.c_str()));
     check_put(nla_put_u32(m.get(), DM_RED_A_LEASE_MS, lease_ms));
     send(std::move(m), "LEASE", std::move(done));
+}
+
+void KernelChannel::promote(const std::string &resource, std::uint64_t epoch, std::uint32_t members,
+                            Done done) {
+    MsgPtr m = message(DM_RED_CMD_PROMOTE, 0);
+    check_put(nla_put_string(m.get(), DM_RED_A_RESOURCE, resource.c_str()));
+    check_put(nla_put_u64(m.get(), DM_RED_A_EPOCH, epoch));
+    check_put(nla_put_u32(m.get(), DM_RED_A_MEMBERS, members));
+    send(std::move(m), "PROMOTE", std::move(done));
 }
 
 } // namespace redd::daemon

@@ -42,6 +42,7 @@ struct KState {
     std::uint32_t chunk_sectors = 0;
     std::uint64_t nr_chunks = 0;
     std::uint64_t store_total = 0;
+    std::uint64_t store_used = 0; // chunks
     std::uint64_t seq = 0;
     bool has_role = false;
     bool has_state = false;
@@ -120,6 +121,9 @@ public:
                    Done done);
     void join_ack(const std::string &resource, std::uint64_t epoch, Done done);
     void lease(const std::string &resource, std::uint32_t lease_ms, Done done);
+    // PROMOTE: the copier becomes the writer at `epoch` with `members` copiers.
+    void promote(const std::string &resource, std::uint64_t epoch, std::uint32_t members,
+                 Done done);
 
 private:
     struct MsgDeleter {
