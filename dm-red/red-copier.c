@@ -719,10 +719,13 @@ u32 red_copier_lease_left_ms(struct red_dev *rd)
 }
 
 /*
- * LEASE on a copier: arm or renew the read lease; 0 ends it now (the
- * expiry work acts on it).  On a held copier, a lease makes it active
- * again and re-dispatches the held bios in order (the worker routes redo
- * first); 0 fails it and the held bios get EIO.
+ * LEASE on a copier: arm or renew the read lease.  On a held copier, a
+ * lease makes it active again and re-dispatches the held bios in order
+ * (the worker routes redo first).  0 ends the lease and fails an active
+ * or held copier at once, whatever its lease_policy: the daemon sends it
+ * when it knows the writer no longer waits for this copier (an orderly
+ * leave, an expulsion), so holding would only hang its users; the held
+ * bios get EIO.  On a joining copier, 0 is an expiry like any other.
  */
 int red_copier_lease(struct red_dev *rd, u32 ms)
 {
@@ -737,19 +740,18 @@ int red_copier_lease(struct red_dev *rd, u32 ms)
 	c->lease_until = jiffies + msecs_to_jiffies(ms);
 	if (ms)
 		c->lease_reported = false;
-	if (rd->state == DM_RED_STATE_HELD) {
-		if (ms) {
-			WRITE_ONCE(rd->state, DM_RED_STATE_ACTIVE);
-			/* both lists count in nr_held */
-			red_bio_list_take(&c->redo, &c->lease_held);
-			resumed = true;
-		} else {
-			red_copier_fail_locked(rd);
-			c->lease_armed = false;
-			c->nr_held -= bio_list_size(&c->lease_held);
-			red_bio_list_take(&bios, &c->lease_held);
-			failed = true;
-		}
+	if (!ms && (rd->state == DM_RED_STATE_HELD ||
+		    rd->state == DM_RED_STATE_ACTIVE)) {
+		red_copier_fail_locked(rd);
+		c->lease_armed = false;
+		c->nr_held -= bio_list_size(&c->lease_held);
+		red_bio_list_take(&bios, &c->lease_held);
+		failed = true;
+	} else if (ms && rd->state == DM_RED_STATE_HELD) {
+		WRITE_ONCE(rd->state, DM_RED_STATE_ACTIVE);
+		/* both lists count in nr_held */
+		red_bio_list_take(&c->redo, &c->lease_held);
+		resumed = true;
 	}
 	spin_unlock_irqrestore(&c->lock, flags);
 	if (!failed)
@@ -759,7 +761,7 @@ int red_copier_lease(struct red_dev *rd, u32 ms)
 		red_nl_event(rd, DM_RED_EV_STATE);
 		red_copier_kick(rd);
 	} else if (failed) {
-		DMERR("%s: read lease ended while held; the device fails all I/O until gc",
+		DMERR("%s: read lease ended by the daemon; the device fails all I/O until gc",
 		      rd->name);
 		red_nl_event(rd, DM_RED_EV_STATE);
 		while ((bio = bio_list_pop(&bios)))
