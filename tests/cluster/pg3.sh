@@ -86,6 +86,9 @@ abort() {
 	say "ABORT: $*"
 	post abort "n$RED_NODE: $*" || :
 	diag "at the abort" 2>&1 | head -n 250
+	# a device that holds its I/O can stall the guest's shutdown: power off
+	# anyway a minute after the exit (the exit status is in the log by then)
+	(sleep 60 && echo o >/proc/sysrq-trigger) >/dev/null 2>&1 &
 	exit 1
 }
 for f in "$redctl_bin" "${RED_REDD:-$repo/build/redd/daemon/redd}" "$repo/build/$RED_KVER/dm-red.ko" \
@@ -168,7 +171,8 @@ stab_counts() {
 start_reader() {
 	(
 		while [ ! -e "$work/reader.stop" ]; do
-			if timeout 10 as_pg psql -h /tmp -p 5432 -U postgres -d postgres -XAtq \
+			if timeout 10 setpriv --reuid=postgres --regid=postgres --init-groups -- env HOME=/tmp \
+				psql -h /tmp -p 5432 -U postgres -d postgres -XAtq \
 				-c 'select count(*) from pgbench_history' >/dev/null 2>&1; then
 				echo "$EPOCHREALTIME ok"
 			else
@@ -185,6 +189,17 @@ stop_reader() {
 }
 reads_between() { # FROM TO RESULT: reads with RESULT between two times
 	awk -v a="$1" -v b="$2" -v r="$3" '$1 >= a && $1 <= b && $2 == r' "$work/reads.log" | wc -l
+}
+# the WAL position the walreceiver reports in its process title, sampled:
+# readable when the device holds I/O and no new connection gets through
+start_lsn_sampler() {
+	(
+		while :; do
+			l=$(ps -eo args= | sed -n 's/^postgres: walreceiver streaming \([0-9A-F]*\/[0-9A-F]*\).*/\1/p' | head -n 1)
+			[ -z "$l" ] || echo "$l" >"$work/lsn.last"
+			sleep 0.3
+		done
+	) &
 }
 # the event stream, each line stamped with this node's clock
 start_events() {
@@ -298,6 +313,7 @@ standby_setup() { # PRIMARY_NODE
 	up_r0 || abort "redctl up"
 	read -r role up_s <"$work/up.res"
 	[ "$role" = copier ] || abort "node $RED_NODE came up as $role"
+	post joined "$(field "$DEV" 3)"
 	t=$(now)
 	mount -o noatime "$DEV" "$MNT" || abort "mount of the copier's view"
 	t_mount=$(since "$t")
@@ -348,7 +364,7 @@ gc_cycle() { # PRIMARY_NODE
 # writer_lost: redd on this node no longer sees node 1
 writer_lost() {
 	local c
-	awk -v a="$(cat "$work/kill.seen")" '$1 >= a - 30 && /peer-disconnected/ && /"node":1[,}]/ { f = 1 } END { exit !f }' \
+	awk -v a="$(cat "$work/kill.seen")" '$1 >= a - 30 && (/"what":"lease-expired"/ || /"what":"peer-disconnected"/ && /"node":1[,}]/) { f = 1 } END { exit !f }' \
 		"$work/events.log" && return 0
 	c=$(js '[p["connected"] for p in d["redd"]["peers"] if p["node"] == 1][0]')
 	[ "$c" = False ] || [ "$c" = false ]
@@ -358,11 +374,11 @@ failover_standby() { # on nodes 2 and 3, after the kill
 	seen=$(cat "$work/kill.seen")
 	# node 1 is dead: what this standby received is final; read it before
 	# the read lease runs out and the device holds I/O
-	lsn=$(q "select pg_last_wal_receive_lsn()") || lsn=0/0
+	lsn=$(cat "$work/lsn.last" 2>/dev/null) || lsn=0/0
 	wait_for "redd to report node 1 lost" 120 writer_lost || abort "redd never lost node 1"
 	tl=$(now)
 	# the event's own stamp when there is one
-	ev=$(awk -v a="$seen" '$1 >= a - 30 && /peer-disconnected/ && /"node":1[,}]/ { print $1; exit }' "$work/events.log")
+	ev=$(awk -v a="$seen" '$1 >= a - 30 && (/"what":"lease-expired"/ || /"what":"peer-disconnected"/ && /"node":1[,}]/) { print $1; exit }' "$work/events.log")
 	[ -z "$ev" ] || tl=$ev
 	echo "$tl" >"$work/lost.at"
 	score=$(js 'r["promotion"]["score"]')
@@ -502,8 +518,12 @@ case $RED_NODE:$boot in
 	pr=$(awaitv 1 primary-ready 600) || abort "no primary"
 	# node 1 decides whether the failover part runs
 	failover=${pr#failover=}
+	# one join at a time: with both at once, redd (2026-11-21) expels the
+	# second joiner ("not a member of epoch N on the LUN")
+	[ "$RED_NODE" = 2 ] || await 2 joined 600 || abort "node 2 did not join"
 	standby_setup 1
 	post streaming "$(cat "$work/standby.res")"
+	start_lsn_sampler
 	await 1 load-go || abort "no load"
 	start_reader
 	if [ "$RED_NODE" = 3 ]; then
