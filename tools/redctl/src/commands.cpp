@@ -108,6 +108,12 @@ ResourceView view_of(const redd::Config &config, const redd::ResourceConfig &r) 
     return view;
 }
 
+// The refusal of a command on an open device.
+std::string open_text(const std::string &name, const DeviceView &view, const std::string &when) {
+    return name + " is open (open count " + std::to_string(view.open_count) +
+           "): stop the database and unmount the filesystem " + when;
+}
+
 // Undo actions, run in reverse order unless commit() was called.
 class Rollback {
 public:
@@ -215,9 +221,7 @@ int cmd_down(const Options &options) {
                                               "); not touching it");
     }
     if (view.open_count > 0) {
-        throw Failure(exit_code::kBusy,
-                      name + " is open (open count " + std::to_string(view.open_count) +
-                          "): stop the database and unmount the filesystem first");
+        throw Failure(exit_code::kBusy, open_text(name, view, "first"));
     }
     std::optional<int> zram;
     std::string store = view.table ? view.table->store : "-";
@@ -418,10 +422,8 @@ int cmd_gc(const Options &options) {
         throw refuse(exit_code::kFailed, name + " disappeared while the pre-hook ran");
     }
     if (view.open_count > 0) {
-        throw refuse(exit_code::kBusy,
-                     name + " is open (open count " + std::to_string(view.open_count) +
-                         "): stop the database and unmount the filesystem before gc" +
-                         (options.pre_hook ? " (the pre-hook did not)" : ""));
+        throw refuse(exit_code::kBusy, open_text(name, view, "before gc") +
+                                           (options.pre_hook ? " (the pre-hook did not)" : ""));
     }
 
     const auto zram = zram_index(view.table->store);
@@ -607,9 +609,7 @@ int cmd_demote(const Options &options) {
                                                  "; nothing changed");
     }
     if (view.open_count > 0) {
-        throw Failure(exit_code::kBusy,
-                      name + " is open (open count " + std::to_string(view.open_count) +
-                          "): stop the database and unmount the filesystem before demote");
+        throw Failure(exit_code::kBusy, open_text(name, view, "before demote"));
     }
     auto client = ControlClient::connect(socket_path(options, config));
     json request{{"cmd", "demote"}, {"resource", name}};
