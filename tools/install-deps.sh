@@ -17,6 +17,7 @@ pkgs=(
 	cmake g++ libboost-program-options-dev libssl-dev libsystemd-dev
 	libgtest-dev libgmock-dev
 	nlohmann-json3-dev python3
+	postgresql-15 postgresql-client-15 postgresql-contrib
 	clang-14 libclang-rt-14-dev clang-format-14 clang-tidy-14
 )
 
