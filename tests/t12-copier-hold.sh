@@ -69,9 +69,23 @@ check "a read on the held copier does not complete" kill -0 "$bg_pid"
 check_eq "the read is counted as held" 1 "$(red_status_field c 6)"
 check_eq "held, not failed: no error counted" 0 "$(red_status_field c 11)"
 
+# A suspend waits for the held bio, as for a writer's writes held for its
+# lease: it can be interrupted, and it completes once LEASE releases it.
+check "a suspend of the held copier waits and can be interrupted" \
+	bash -c "! timeout -k 10 -s INT 3 dmsetup suspend c 2>/dev/null"
+check "the interrupted suspend left the device running" \
+	bash -c "dmsetup info c | grep -q 'State: *ACTIVE'"
+dmsetup suspend c &
+susp_pid=$!
+sleep 1
+check "a suspend waits for the held read" kill -0 "$susp_pid"
+
 # 2. LEASE > 0: active again, the held read completes with the right data.
-check "LEASE 5000 on the held copier" "$NLCTL" lease h-c 5000
+check "LEASE 8000 on the held copier" "$NLCTL" lease h-c 8000
 check "the held read completes" wait_pid "$bg_pid" 20
+check "the suspend completes once the read is released" wait_pid "$susp_pid" 20
+check "the device is suspended" bash -c "dmsetup info c | grep -q 'State: *SUSPENDED'"
+check "and resumes" dmsetup resume c
 check_eq "the held read has the right data" "$own" "$(md5sum <"$RED_TMP/r1" | cut -d' ' -f1)"
 check_eq "active again" active "$(red_state c)"
 check_eq "nothing held any more" 0 "$(red_status_field c 6)"
