@@ -118,7 +118,8 @@ enum dm_red_cmd {
 	 * LEASE_MS from now; once armed, its expiry fails the copier (every
 	 * bio gets EIO until gc), or holds its I/O with lease_policy suspend
 	 * (state HELD), because the writer no longer waits for it.  0 ends
-	 * the read lease now (the same expiry).  On a HELD copier: LEASE_MS
+	 * the read lease now and fails an active or held copier whatever its
+	 * lease_policy (a joining one: like an expiry).  On a HELD copier: LEASE_MS
 	 * > 0 makes it active again and re-dispatches the held bios (the
 	 * daemon thereby asserts that no writer has written to the LUN
 	 * without this copier's preserves since it was held); 0 fails it
