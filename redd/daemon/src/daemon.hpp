@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <linux/dm-red.h>
 #include <map>
 #include <memory>
 #include <optional>
@@ -30,9 +31,8 @@
 
 namespace redd::daemon {
 
-// DM_RED_STATE_HELD: a copier whose read lease ran out with lease_policy
-// suspend holds its I/O (uapi state 7).
-constexpr std::uint32_t kStateHeld = 7;
+// A copier whose read lease ran out with lease_policy suspend holds its I/O.
+constexpr std::uint32_t kStateHeld = DM_RED_STATE_HELD;
 
 class Daemon {
 public:

@@ -157,7 +157,7 @@ std::string_view state_name(std::uint32_t state) {
         return "promoting";
     case DM_RED_STATE_WRITEBACK:
         return "writeback";
-    case 7: // DM_RED_STATE_HELD (copier lease_policy suspend)
+    case DM_RED_STATE_HELD:
         return "held";
     default:
         return "unknown";
