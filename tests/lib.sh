@@ -66,7 +66,13 @@ red_modules() {
 
 # red_lun SIZE_MIB FILL(zero|random) -> prints the loop device
 red_lun() {
-	local img=$RED_TMP/lun-${#red_loops[@]}.img dev
+	# Called as L=$(red_lun ...), a subshell: the images are numbered and
+	# the loop devices remembered in files, so that every call gets its own
+	# image and red_teardown detaches them all.
+	local n img dev
+	n=$(cat "$RED_TMP/.luns" 2>/dev/null || echo 0)
+	echo $((n + 1)) >"$RED_TMP/.luns"
+	img=$RED_TMP/lun-$n.img
 	if [ "$2" = random ]; then
 		head -c "$(($1 * 1024 * 1024))" /dev/urandom >"$img"
 	else
@@ -74,6 +80,7 @@ red_lun() {
 	fi
 	dev=$(losetup -f --show "$img")
 	red_loops+=("$dev")
+	echo "$dev" >>"$RED_TMP/.loops"
 	echo "$dev"
 }
 
@@ -179,7 +186,7 @@ red_teardown() {
 		[ "$d" = "No" ] && continue
 		timeout 60 dmsetup remove "$d" 2>/dev/null || true
 	done
-	for d in "${red_loops[@]}"; do
+	for d in "${red_loops[@]}" $(cat "$RED_TMP/.loops" 2>/dev/null); do
 		losetup -d "$d" 2>/dev/null || true
 	done
 	for d in /sys/block/zram*; do

@@ -36,9 +36,8 @@ t10_teardown() {
 trap t10_teardown EXIT
 
 ip link set lo up 2>/dev/null || true
-# Three LUNs on three images: red_lun numbers its image by the loops it has
-# made, which a $(red_lun) subshell does not remember, so call it here.
-# (Each LUN's last MiB holds its own resource's epoch record.)
+# Three LUNs on three images (each LUN's last MiB holds its own resource's
+# epoch record).
 for i in 1 2 3; do
 	red_lun 64 zero >"$RED_TMP/lun$i.dev"
 done
