@@ -208,10 +208,10 @@ start_events() {
 	) >>"$work/events.log" &
 }
 # pgbench's per-transaction logs: acknowledged transactions of a run
-acked() { cat "$work/$1".[0-9]* 2>/dev/null | awk '$3 ~ /^[0-9]+$/' | wc -l; }
+acked() { cat "$work/pgb/$1".[0-9]* 2>/dev/null | awk '$3 ~ /^[0-9]+$/' | wc -l; }
 # tps_window PREFIX FROM TO: committed transactions per second in a window
 tps_window() {
-	cat "$work/$1".[0-9]* 2>/dev/null | awk -v a="$2" -v b="$3" '
+	cat "$work/pgb/$1".[0-9]* 2>/dev/null | awk -v a="$2" -v b="$3" '
 		$3 ~ /^[0-9]+$/ { t = $5 + $6 / 1e6; if (t >= a && t < b) n++ }
 		END { if (b > a) printf "%.1f", n / (b - a); else printf "-" }'
 }
@@ -226,11 +226,12 @@ start_redd
 wait_for "redd's control socket" 60 rc_ status r0 >/dev/null 2>&1 || abort "redd did not start"
 sleep 1
 start_events
-mkdir -p "$MNT"
+mkdir -p "$MNT" "$work/pgb"
+chown postgres:postgres "$work/pgb" # pgbench's -l logs
 if [ -n "${RED_PG3_DUMP_AFTER:-}" ] && [ "$boot" = 1 ]; then
 	(sleep "$RED_PG3_DUMP_AFTER" && diag "still running after ${RED_PG3_DUMP_AFTER}s") &
 fi
-say "failover part: $([ "$failover" = 1 ] && echo yes || echo "no (redctl has no promote)"); scale $SCALE"
+say "failover part: $([ "$failover" = 1 ] && echo yes || echo "no (RED_PG3_FAILOVER=0, or redctl has no promote)"); scale $SCALE"
 
 # redctl up r0, timed; prints the role the kernel shows
 up_r0() {
@@ -530,7 +531,7 @@ case $RED_NODE:$boot in
 		# c: the load, from node 3 against node 1 over TCP
 		tl=$(now)
 		echo "$tl" >"$work/load1.start"
-		(as_pg pgbench "$(conn 1)" -c "$CLIENTS" -j 2 -T "$LOAD1_S" -l --log-prefix="$work/log1" -P 5 \
+		(as_pg pgbench "$(conn 1)" -c "$CLIENTS" -j 2 -T "$LOAD1_S" -l --log-prefix="$work/pgb/log1" -P 5 \
 			>"$work/pgbench1.out" 2>&1 || echo "exit $?" >>"$work/pgbench1.out") &
 		load_pid=$!
 		sleep 6
@@ -563,7 +564,7 @@ case $RED_NODE:$boot in
 		sed 's/^/  pgbench 1: /' "$work/pgbench1.out" | grep -v '^  pgbench 1: progress' | tail -n 25
 		acked1=$(acked log1)
 		t2=$(now)
-		as_pg pgbench "$(conn "$newp")" -c "$CLIENTS" -j 2 -T "$LOAD2_S" -l --log-prefix="$work/log2" \
+		as_pg pgbench "$(conn "$newp")" -c "$CLIENTS" -j 2 -T "$LOAD2_S" -l --log-prefix="$work/pgb/log2" \
 			>"$work/pgbench2.out" 2>&1 || { cat "$work/pgbench2.out"; abort "pgbench run 2"; }
 		t3=$(now)
 		acked2=$(acked log2)
