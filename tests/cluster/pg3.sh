@@ -171,12 +171,16 @@ stab_counts() {
 start_reader() {
 	(
 		while [ ! -e "$work/reader.stop" ]; do
-			if timeout 10 setpriv --reuid=postgres --regid=postgres --init-groups -- env HOME=/tmp \
+			# (no timeout(1): psql in a background process group of its own
+			# does not get through; psql's own time-outs bound it)
+			if setpriv --reuid=postgres --regid=postgres --init-groups -- env HOME=/tmp \
+				PGCONNECT_TIMEOUT=10 PGOPTIONS='-c statement_timeout=10000' \
 				psql -h /tmp -p 5432 -U postgres -d postgres -XAtq \
-				-c 'select count(*) from pgbench_history' >/dev/null 2>&1; then
+				-c 'select count(*) from pgbench_history' </dev/null >/dev/null 2>"$work/read.err"; then
 				echo "$EPOCHREALTIME ok"
 			else
 				echo "$EPOCHREALTIME fail"
+				[ -s "$work/reads.firsterr" ] || cp "$work/read.err" "$work/reads.firsterr"
 			fi
 			sleep 0.5
 		done
@@ -185,7 +189,7 @@ start_reader() {
 }
 stop_reader() {
 	touch "$work/reader.stop"
-	[ -f "$work/reader.pid" ] && { wait "$(cat "$work/reader.pid")" 2>/dev/null || :; }
+	if [ -f "$work/reader.pid" ]; then wait "$(cat "$work/reader.pid")" 2>/dev/null || :; fi
 }
 reads_between() { # FROM TO RESULT: reads with RESULT between two times
 	awk -v a="$1" -v b="$2" -v r="$3" '$1 >= a && $1 <= b && $2 == r' "$work/reads.log" | wc -l
@@ -531,7 +535,7 @@ case $RED_NODE:$boot in
 		# c: the load, from node 3 against node 1 over TCP
 		tl=$(now)
 		echo "$tl" >"$work/load1.start"
-		(as_pg pgbench "$(conn 1)" -c "$CLIENTS" -j 2 -T "$LOAD1_S" -l --log-prefix="$work/pgb/log1" -P 5 \
+		(as_pg pgbench "$(conn 1)" -n -c "$CLIENTS" -j 2 -T "$LOAD1_S" -l --log-prefix="$work/pgb/log1" -P 5 \
 			>"$work/pgbench1.out" 2>&1 || echo "exit $?" >>"$work/pgbench1.out") &
 		load_pid=$!
 		sleep 6
@@ -564,7 +568,8 @@ case $RED_NODE:$boot in
 		sed 's/^/  pgbench 1: /' "$work/pgbench1.out" | grep -v '^  pgbench 1: progress' | tail -n 25
 		acked1=$(acked log1)
 		t2=$(now)
-		as_pg pgbench "$(conn "$newp")" -c "$CLIENTS" -j 2 -T "$LOAD2_S" -l --log-prefix="$work/pgb/log2" \
+		# -n: no vacuum, and above all no truncation of pgbench_history
+		as_pg pgbench "$(conn "$newp")" -n -c "$CLIENTS" -j 2 -T "$LOAD2_S" -l --log-prefix="$work/pgb/log2" \
 			>"$work/pgbench2.out" 2>&1 || { cat "$work/pgbench2.out"; abort "pgbench run 2"; }
 		t3=$(now)
 		acked2=$(acked log2)
@@ -616,6 +621,7 @@ case $RED_NODE:$boot in
 			[ "$i" != 3 ] || [ "${after:-0}" -ge 3 ] || r=1
 			desc+=" node $i: $ok ok, $fl failed${after:+, $after ok after its gc};"
 		done
+		[ "$r" = 0 ] || [ ! -s "$work/reads.firsterr" ] || desc+=" node 2's first error: $(head -c 200 "$work/reads.firsterr" | tr '\n' ' ')"
 		tap $r "the standbys' read queries succeeded (${desc% })"
 		r=0
 		[ "$(fact 3 m-gc | grep -c insync)" = 1 ] || r=1
