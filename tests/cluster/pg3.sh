@@ -617,8 +617,11 @@ case $RED_NODE:$boot in
 				rd="$(grep -c ' ok$' "$work/reads.log" || :) $(grep -c ' fail$' "$work/reads.log" || :)"
 			else rd=$(awaitv 3 reads 120) || rd="0 0 0"; fi
 			read -r ok fl after <<<"$rd"
-			[ "${ok:-0}" -ge 10 ] || r=1
-			[ "$i" != 3 ] || [ "${after:-0}" -ge 3 ] || r=1
+			# every read on an undisturbed standby works (a failover holds
+			# their I/O for a while); node 3's work again after its gc
+			[ "${ok:-0}" -ge 3 ] || r=1
+			[ "$i" != 2 ] || [ "$failover" = 1 ] || [ "${fl:-1}" = 0 ] || r=1
+			[ "$i" != 3 ] || [ "${after:-0}" -ge 1 ] || r=1
 			desc+=" node $i: $ok ok, $fl failed${after:+, $after ok after its gc};"
 		done
 		[ "$r" = 0 ] || [ ! -s "$work/reads.firsterr" ] || desc+=" node 2's first error: $(head -c 200 "$work/reads.firsterr" | tr '\n' ' ')"
