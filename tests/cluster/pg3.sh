@@ -39,7 +39,7 @@
 # skipped (TAP "# SKIP") and node 1 stays the primary to the end.
 # Environment: RED_PG3_SCALE (pgbench scale, default 5), RED_PG3_LOAD2_S
 # (the second pgbench run, default 20 s), RED_PG3_LOAD1_S (the first run
-# without failover, default 40 s), RED_PG3_FAILOVER (auto | 0 | 1),
+# without failover, default 100 s), RED_PG3_FAILOVER (auto | 0 | 1),
 # RED_CLUSTER_WAIT (default 300: every wait for a peer), RED_PG3_TEMPLATE (a
 # tar of "initdb -U postgres -A trust -E UTF8 --no-locale" made on the host,
 # used instead of initdb, which takes minutes under TCG).
@@ -104,7 +104,7 @@ if [ "$failover" = auto ]; then
 	rc_help=$("$work/redctl" --help 2>&1 || :)
 	case $rc_help in *promote*) failover=1 ;; esac
 fi
-LOAD1_S=${RED_PG3_LOAD1_S:-40}
+LOAD1_S=${RED_PG3_LOAD1_S:-100} # covers the gc cycle (about 80 s under TCG)
 # with a failover the first run ends when node 1 dies; -T is a backstop
 [ "$failover" = 0 ] || LOAD1_S=400
 
