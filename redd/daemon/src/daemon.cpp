@@ -643,6 +643,19 @@ void Daemon::writer_epoch_done(Resource &r, const KEpochDone &done) {
             ++it;
         }
     }
+    // A copier that asked to join while the kernel drained joins at this
+    // epoch too: the record must name it before its JOIN_ACK (rule 1), or
+    // it would find itself missing there and fail its device.
+    std::vector<std::uint32_t> all = r.members->members();
+    all.insert(all.end(), r.joiners.begin(), r.joiners.end());
+    const bool late = r.record && std::any_of(r.joiners.begin(), r.joiners.end(), [&](auto n) {
+                          return std::find(r.record->members.begin(), r.record->members.end(), n) ==
+                                 r.record->members.end();
+                      });
+    if (late && !write_record(r, done.epoch, all, false)) {
+        log_.error(r.config->name, ": the record of epoch ", done.epoch,
+                   " lacks a late joiner; it will fail and must be gc'd");
+    }
     for (const JoinGrant &g : r.members->complete_epoch(done.epoch, now)) {
         r.joiners.erase(g.node);
         r.granted[g.node] = now;

@@ -18,7 +18,8 @@
 //    (this one included) are alive on the LUN and out of contact with the
 //    writer.  Then it writes the record and sends PROMOTE once the old
 //    writer's lease has certainly ended: at once if its heartbeat slot has
-//    not moved for lease + margin, else lease + margin after the record.
+//    not moved for lease + margin or shows it back without a writer device
+//    (rebooted), else lease + margin after the record.
 #include "daemon.hpp"
 
 #include <algorithm>
@@ -179,7 +180,9 @@ void Daemon::disk_tick(Resource &r, TimePoint now) {
     }
     own.store_used = r.store_used;
     try {
-        if (own.node <= lunmeta::kMaxNode) {
+        // Only once the kernel's devices are known: a slot without a
+        // writer role tells a promoting node there is nothing to fence here.
+        if (own.node <= lunmeta::kMaxNode && dumped_) {
             r.area->write_slot(own);
         }
         for (const auto &[id, peer] : peers_) {
@@ -248,8 +251,8 @@ void Daemon::follow_record(Resource &r, TimePoint now) {
     }
     r.writer = writes(r);
     // A member copier that the record does not name missed preserves.
-    if (!r.writer && r.present && r.role == DM_RED_ROLE_COPIER && !r.down && !r.expelled &&
-        r.local && r.local->state() == LocalState::Member &&
+    if (!r.writer && rec.writer != self && r.present && r.role == DM_RED_ROLE_COPIER && !r.down &&
+        !r.expelled && r.local && r.local->state() == LocalState::Member &&
         (r.state == DM_RED_STATE_ACTIVE || r.state == kStateHeld) && !contains(rec.members, self)) {
         r.expelled = true;
         log_.error(name, ": not a member of epoch ", rec.epoch, " on the LUN (writer node ",
@@ -358,7 +361,13 @@ void Daemon::control_promote(std::uint64_t client, Resource &r, bool force) {
     if (old.resigned) {
         at = now;
     } else if (auto it = r.slots.find(old.writer); it != r.slots.end()) {
-        at = std::min(at, it->second.changed + config_.lease() + config_.lease_margin());
+        if (slot_alive(r, old.writer, now) && it->second.slot.role != lunmeta::SlotRole::Writer) {
+            // Its redd is back (after a reboot) and has no writer device:
+            // there is no write lease left to wait for.
+            at = now;
+        } else {
+            at = std::min(at, it->second.changed + config_.lease() + config_.lease_margin());
+        }
     }
     at = std::max(at, now);
     r.promotion = Promotion{epoch, members, at, false, false, now};
