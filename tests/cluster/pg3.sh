@@ -435,7 +435,9 @@ promote_here() {
 	q "alter system set synchronous_standby_names = 'ANY 1 ($slots)'" >/dev/null
 	q "select pg_reload_conf()" >/dev/null
 	t2=$(now)
-	timeout 300 as_pg psql -h /tmp -p 5432 -U postgres -d postgres -XAtq -v ON_ERROR_STOP=1 \
+	# (timeout(1) runs programs, not functions: setpriv spelled out)
+	timeout 300 setpriv --reuid=postgres --regid=postgres --init-groups -- env HOME=/tmp \
+		psql -h /tmp -p 5432 -U postgres -d postgres -XAtq -v ON_ERROR_STOP=1 \
 		-c "create table failover_probe(at timestamptz default now())" -c "insert into failover_probe default values" >/dev/null ||
 		abort "no commit on the new primary"
 	tc=$(since "$t2")
