@@ -5,12 +5,14 @@
 #   make                 build dm-red.ko for the running kernel (or KVER=...)
 #   make all-kernels     build it for every installed kernel with headers
 #   make check           every test: redd's unit tests and fuzzers, redd on a
-#                        two-guest cluster, then the kernel suites in QEMU
-#                        guests on both Debian kernels
+#                        two-guest cluster, the kernel suites in QEMU guests
+#                        on both Debian kernels, then PostgreSQL on three
+#                        guests with gc and failover on both kernels
 #   make cluster-check-full  redd on three guests (tools/vm/cluster3-check.sh)
 #                        on both Debian kernels
 #   make stab-figures    the stabilization figures (tools/bench/stab-figures.sh)
-#   make demo            the demonstration
+#   make demo            the demonstration: PostgreSQL on three QEMU guests
+#                        sharing one copy of the data (tools/demo.sh)
 #   make lint            checkpatch --strict, sparse, W=1, shellcheck
 #
 # The module is built out of tree in build/<kver>/ (a copy of the sources),
@@ -22,7 +24,7 @@ BUILD := build/$(KVER)
 C ?= 0
 KSRC := Kbuild $(wildcard dm-red/*.c dm-red/*.h) include/uapi/linux/dm-red.h
 
-.PHONY: module all-kernels check cluster-check-full stab-figures demo lint tests clean
+.PHONY: module all-kernels check pg3-check cluster-check-full stab-figures demo lint tests clean
 
 module: $(BUILD)/dm-red.ko
 
@@ -47,6 +49,16 @@ check:
 	redd/check.sh
 	tools/vm/cluster-check.sh
 	tools/vm/check.sh
+	$(MAKE) pg3-check
+
+# PostgreSQL on three guests: gc of a standby, failover, the old writer
+# back as a copier (tools/vm/pg3-check.sh), on both kernels.
+pg3-check:
+	@set -e; for p in '6.1.0-*-amd64' '6.12*-amd64'; do \
+		k=$$(find /lib/modules -maxdepth 1 -name "$$p" -printf '%f\n' | sort -V | tail -n 1); \
+		[ -n "$$k" ] || { echo "pg3-check: no Debian kernel $$p installed" >&2; exit 1; }; \
+		PG3_KVER=$$k tools/vm/pg3-check.sh; \
+	done
 
 cluster-check-full:
 	tools/install-deps.sh

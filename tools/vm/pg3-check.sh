@@ -8,11 +8,13 @@
 # the scenario's report and TAP lines (node 2's), then the harness's
 # verdict as one more TAP line; exit status 0 when all passed.
 #
-# Usage: tools/vm/pg3-check.sh [-v]
-#   -v            stream every guest's output (make demo); default: only
-#                 the report and the TAP lines, the rest in the log
+# Usage: tools/vm/pg3-check.sh [-v | --demo]
+#   -v            stream every guest's output; default: only the report
+#                 and the TAP lines at the end, the rest in the log
+#   --demo        stream each node's steps and reports as they happen
+#                 (make demo), then the report and the TAP lines
 #   PG3_KVER      kernel (default: the newest installed 6.12)
-#   PG3_TIMEOUT   per-guest time-out in seconds (default 600)
+#   PG3_TIMEOUT   per-guest time-out in seconds (default 900)
 #   PG3_SCALE     pgbench scale (default 5); PG3_LOAD2_S: seconds of the
 #                 second pgbench run (default 20)
 #   PG3_FAILOVER  auto (default: when redctl has promote) | 0 | 1
@@ -27,11 +29,12 @@ cd "$top"
 verbose=0
 case ${1:-} in
 -v | --verbose) verbose=1 ;;
+--demo) verbose=2 ;;
 '') ;;
-*) echo "usage: $0 [-v]" >&2; exit 2 ;;
+*) echo "usage: $0 [-v | --demo]" >&2; exit 2 ;;
 esac
 kver=${PG3_KVER:-$(find /lib/modules -maxdepth 1 -name '6.12*-amd64' -printf '%f\n' | sort -V | tail -n 1)}
-tmo=${PG3_TIMEOUT:-600}
+tmo=${PG3_TIMEOUT:-900}
 case $tmo in '' | *[!0-9]*) echo "pg3-check: PG3_TIMEOUT must be seconds" >&2; exit 2 ;; esac
 for f in /usr/lib/postgresql/15/bin/initdb /usr/lib/postgresql/15/bin/postgres /usr/bin/pgbench \
 	/usr/share/postgresql/15/extension/amcheck.control; do
@@ -68,7 +71,15 @@ run=(timeout -k 30 $((tmo + 120)) tools/vm/run-cluster.sh --kver "$kver" --nodes
 	--env "RED_PG3_FAILOVER=${PG3_FAILOVER:-auto}" --env "RED_PG3_TEMPLATE=$top/$tpl"
 	--env "RED_PG3_DUMP_AFTER=$((tmo - 75))"
 	-- tests/cluster/pg3.sh)
-if [ "$verbose" = 1 ]; then
+if [ "$verbose" = 2 ]; then
+	# the story only: each node's steps and reports, the harness's kills
+	set +e
+	"${run[@]}" 2>&1 | tee "$out" |
+		grep --line-buffered -E '^\[harness\]|^\[n[0-9]\] (pg3\[|== |  [^ ]|(not )?ok [0-9])'
+	st=("${PIPESTATUS[@]}")
+	set -e
+	rc=${st[0]}
+elif [ "$verbose" = 1 ]; then
 	"${run[@]}" 2>&1 | tee "$out" || rc=$?
 else
 	"${run[@]}" >"$out" 2>&1 || rc=$?
