@@ -530,6 +530,15 @@ case $RED_NODE:$boot in
 	[ "$RED_NODE" = 2 ] || await 2 joined 600 || abort "node 2 did not join"
 	standby_setup 1
 	post streaming "$(cat "$work/standby.res")"
+	if [ "$RED_NODE" = 2 ]; then
+		# a promotion while the writer is alive: refused, nothing changes
+		b="$(field "$DEV" 1) $(field "$DEV" 2) $(field "$DEV" 3)"
+		prc=0
+		rc_ promote r0 --timeout 30 >"$work/refused.out" 2>&1 || prc=$?
+		a="$(field "$DEV" 1) $(field "$DEV" 2) $(field "$DEV" 3)"
+		post m-refused "$prc|$b|$a|$(tr '\n' ' ' <"$work/refused.out" | cut -c1-200)"
+		say "b: promote while node 1 is alive: exit $prc: $(head -n 1 "$work/refused.out")"
+	fi
 	start_lsn_sampler
 	await 1 load-go || abort "no load"
 	start_reader
@@ -644,6 +653,12 @@ case $RED_NODE:$boot in
 			tap 0 "failover # SKIP redctl has no promote yet"
 			tap 0 "node 1 back as a copier after its reboot # SKIP no failover"
 		fi
+		IFS='|' read -r prc pb pa pout <<<"$(fact 2 m-refused)"
+		r=0
+		[ "$prc" = 12 ] || r=1
+		[ -n "$pb" ] && [ "$pb" = "$pa" ] || r=1
+		case $pout in *refused*) ;; *) r=1 ;; esac
+		tap $r "promote refused while the writer is alive (exit $prc, device '$pb' -> '$pa'): ${pout:0:160}"
 		post all-done
 		finish_node
 		r=0
