@@ -49,6 +49,17 @@ check_eq "TABLE reproduces the copier's policy" "$ct" "$(dmsetup table c)"
 check_eq "status shows the copier's policy" suspend "$(red_status_field c 13)"
 check "c joined" red_wait_state c active
 
+# LEASE 0 on an active copier fails it at once, whatever its policy: the
+# daemon sends it when the writer no longer waits for it (a leave, an
+# expulsion), and held I/O would only hang its users.
+check "LEASE 0 on the active copier" "$NLCTL" lease h-c 0
+check_eq "LEASE 0: failed at once, not held" failed "$(red_state c)"
+check "LEASE 0: reads fail" \
+	bash -c "! dd if=/dev/mapper/c of=/dev/null bs=4096 count=1 iflag=direct status=none 2>/dev/null"
+check "gc recovers it" dmsetup message c 0 gc
+check "c joined again" red_wait_state c active
+errs0=$(red_status_field c 11) # the failure above counted one
+
 # c's own block in chunk 3 (read from its store), the LUN's in chunk 200
 red_write_tag /dev/mapper/c $((3 * BPC)) 1 "c-own"
 own=$(red_tag_md5 c-own)
@@ -67,7 +78,7 @@ bg_read /dev/mapper/c $((3 * BPC)) "$RED_TMP/r1"
 sleep 2
 check "a read on the held copier does not complete" kill -0 "$bg_pid"
 check_eq "the read is counted as held" 1 "$(red_status_field c 6)"
-check_eq "held, not failed: no error counted" 0 "$(red_status_field c 11)"
+check_eq "held, not failed: no error counted" "$errs0" "$(red_status_field c 11)"
 
 # A suspend waits for the held bio, as for a writer's writes held for its
 # lease: it can be interrupted, and it completes once LEASE releases it.
