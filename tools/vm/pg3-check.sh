@@ -14,7 +14,7 @@
 #   --demo        stream each node's steps and reports as they happen
 #                 (make demo), then the report and the TAP lines
 #   PG3_KVER      kernel (default: the newest installed 6.12)
-#   PG3_TIMEOUT   per-guest time-out in seconds (default 900)
+#   PG3_TIMEOUT   per-guest time-out in seconds (default 1200)
 #   PG3_SCALE     pgbench scale (default 5); PG3_LOAD2_S: seconds of the
 #                 second pgbench run (default 20)
 #   PG3_FAILOVER  auto (default: when redctl has promote) | 0 | 1
@@ -34,7 +34,7 @@ case ${1:-} in
 *) echo "usage: $0 [-v | --demo]" >&2; exit 2 ;;
 esac
 kver=${PG3_KVER:-$(find /lib/modules -maxdepth 1 -name '6.12*-amd64' -printf '%f\n' | sort -V | tail -n 1)}
-tmo=${PG3_TIMEOUT:-900}
+tmo=${PG3_TIMEOUT:-1200}
 case $tmo in '' | *[!0-9]*) echo "pg3-check: PG3_TIMEOUT must be seconds" >&2; exit 2 ;; esac
 for f in /usr/lib/postgresql/15/bin/initdb /usr/lib/postgresql/15/bin/postgres /usr/bin/pgbench \
 	/usr/share/postgresql/15/extension/amcheck.control; do
