@@ -11,6 +11,10 @@
 #   make cluster-check-full  redd on three guests (tools/vm/cluster3-check.sh)
 #                        on both Debian kernels
 #   make stab-figures    the stabilization figures (tools/bench/stab-figures.sh)
+#   make bench           the benchmarks: dm-red side by side with dm-linear,
+#                        dm-snapshot and shared-nothing PostgreSQL
+#                        (tools/bench/bench.sh; BENCH_ARGS=--quick for a
+#                        short run); results in build/bench/
 #   make demo            the demonstration: PostgreSQL on three QEMU guests
 #                        sharing one copy of the data (tools/demo.sh)
 #   make lint            checkpatch --strict, sparse, W=1, shellcheck
@@ -24,7 +28,7 @@ BUILD := build/$(KVER)
 C ?= 0
 KSRC := Kbuild $(wildcard dm-red/*.c dm-red/*.h) include/uapi/linux/dm-red.h
 
-.PHONY: module all-kernels check pg3-check cluster-check-full stab-figures demo lint tests clean
+.PHONY: module all-kernels check pg3-check cluster-check-full stab-figures bench demo lint tests clean
 
 module: $(BUILD)/dm-red.ko
 
@@ -47,6 +51,7 @@ tests:
 check:
 	tools/install-deps.sh
 	redd/check.sh
+	python3 tools/bench/report_test.py
 	tools/vm/cluster-check.sh
 	tools/vm/check.sh
 	$(MAKE) pg3-check
@@ -71,6 +76,10 @@ stab-figures:
 	tools/install-deps.sh
 	redd/check.sh
 	tools/bench/stab-figures.sh
+
+bench:
+	tools/install-deps.sh
+	tools/bench/bench.sh $(BENCH_ARGS)
 
 demo:
 	tools/demo.sh

@@ -13,7 +13,7 @@ pkgs=(
 	qemu-system-x86 busybox-static cpio xz-utils gzip
 	libnl-3-dev libnl-genl-3-dev libdevmapper-dev dmsetup
 	sparse shellcheck
-	e2fsprogs util-linux procps fio
+	e2fsprogs util-linux procps fio gnuplot-nox
 	cmake g++ libboost-program-options-dev libssl-dev libsystemd-dev
 	libgtest-dev libgmock-dev
 	nlohmann-json3-dev python3
