@@ -5,7 +5,7 @@
  *
  * Table line:
  *   <lun_dev> <store_dev|-> <chunk_sectors> <writer|copier> <resource>
- *   [<#features> [lease_policy <suspend|error>]]
+ *   [<#features> [lease_policy <suspend|error>] [stabilize_ahead <chunks>]]
  *
  * See Documentation/dm-red.rst.
  */
@@ -178,20 +178,29 @@ static char *red_join_args(unsigned int argc, char **argv)
 /*
  * The optional features.  lease_policy is the writer's write lease policy
  * and the copier's read lease policy; *@policy_given says whether the
- * line names one (the defaults differ by role).
+ * line names one (the defaults differ by role).  stabilize_ahead is how
+ * many chunks past a sequential stream of first writes the writer asks to
+ * stabilize before they are written (0, the default: none).
  */
 static int red_parse_features(struct dm_arg_set *as, bool *policy_given,
-			      bool *lease_error, struct dm_target *ti)
+			      bool *lease_error, unsigned int *ahead,
+			      struct dm_target *ti)
 {
 	static const struct dm_arg _args[] = {
-		{0, 2, "invalid number of feature arguments"},
+		{0, 4, "invalid number of feature arguments"},
 	};
+	static const struct dm_arg _ahead = {
+		0, RED_MAX_AHEAD_CHUNKS,
+		"stabilize_ahead must be a number of chunks from 0 to 1024"
+	};
+	bool ahead_given = false;
 	unsigned int argc;
 	const char *arg;
 	int r;
 
 	*policy_given = false;
 	*lease_error = false;
+	*ahead = 0;
 	if (!as->argc)
 		return 0;
 
@@ -209,6 +218,10 @@ static int red_parse_features(struct dm_arg_set *as, bool *policy_given,
 			}
 			arg = dm_shift_arg(as);
 			argc--;
+			if (*policy_given) {
+				ti->error = "lease_policy given twice";
+				return -EINVAL;
+			}
 			if (!strcasecmp(arg, "suspend")) {
 				*lease_error = false;
 			} else if (!strcasecmp(arg, "error")) {
@@ -218,6 +231,22 @@ static int red_parse_features(struct dm_arg_set *as, bool *policy_given,
 				return -EINVAL;
 			}
 			*policy_given = true;
+			continue;
+		}
+		if (!strcasecmp(arg, "stabilize_ahead")) {
+			if (!argc) {
+				ti->error = "stabilize_ahead needs a number of chunks";
+				return -EINVAL;
+			}
+			if (ahead_given) {
+				ti->error = "stabilize_ahead given twice";
+				return -EINVAL;
+			}
+			r = dm_read_arg(&_ahead, as, ahead, &ti->error);
+			if (r)
+				return r;
+			argc--;
+			ahead_given = true;
 			continue;
 		}
 		ti->error = "unknown feature argument";
@@ -242,6 +271,7 @@ static int red_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	struct red_dev *rd, *other;
 	unsigned int chunk;
 	bool policy_given, lease_error;
+	unsigned int ahead;
 	int r;
 
 	if (argc < 5) {
@@ -331,7 +361,7 @@ static int red_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 
 	as.argc -= 5;
 	as.argv += 5;
-	r = red_parse_features(&as, &policy_given, &lease_error, ti);
+	r = red_parse_features(&as, &policy_given, &lease_error, &ahead, ti);
 	if (r)
 		goto bad_store;
 
@@ -363,6 +393,7 @@ static int red_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	 * suspend; once promoted, its write lease follows the writer's rule.
 	 */
 	rd->w.lease_error = lease_error;
+	rd->w.ahead_max = ahead;
 	rd->c.lease_hold = policy_given && !lease_error;
 	if (rd->role == DM_RED_ROLE_WRITER)
 		r = red_writer_init(rd);

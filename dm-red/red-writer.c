@@ -221,7 +221,49 @@ static void red_free_stabs(struct list_head *list)
  * 4. Otherwise every unstable chunk gets a stabilization entry (new ones
  *    go on w->unsent for the next batch) and the bio waits on the entry
  *    of its first unstable chunk; the ack of that chunk routes it again.
+ * 5. With stabilize_ahead, a write that continues a sequential stream
+ *    also asks for the unstable chunks after it (red_writer_ahead); those
+ *    entries go on w->unsent_ahead, batched after the writes' own, and no
+ *    bio waits on them: the stream's next writes find them stable, or
+ *    already on the way.
  */
+/*
+ * The stream detector of stabilize_ahead.  A held write of [first, last]
+ * continues the sequential stream when it starts after the first chunk of
+ * the previous held write and at most one chunk past what was asked for
+ * then; it returns the last chunk to stabilize: beyond @last for a
+ * stream, else @last.  A write routed again (after the ack it waited for)
+ * is not a new write, and a write in the same chunk as the previous one
+ * (4 KiB writes filling a chunk) neither starts nor moves a stream.
+ * Called under w->lock.
+ */
+static u64 red_writer_ahead(struct red_dev *rd, struct red_bio *pb, u64 first,
+			    u64 last)
+{
+	struct red_writer *w = &rd->w;
+
+	if (!w->ahead_max || (pb->flags & RED_BIO_SEEN))
+		return last;
+	if (first > w->seq_lo && first <= w->seq_next)
+		return min_t(u64, last + w->ahead_max, rd->nr_chunks - 1);
+	return last;
+}
+
+/* The write has been seen: move the stream to it (see red_writer_ahead). */
+static void red_writer_ahead_seen(struct red_dev *rd, struct red_bio *pb,
+				  u64 first, u64 ahead)
+{
+	struct red_writer *w = &rd->w;
+
+	if (!w->ahead_max || (pb->flags & RED_BIO_SEEN))
+		return;
+	pb->flags |= RED_BIO_SEEN;
+	if (first == w->seq_lo)
+		return;
+	w->seq_lo = first;
+	w->seq_next = ahead + 1;
+}
+
 static void red_writer_route(struct red_dev *rd, struct bio *bio)
 {
 	struct red_writer *w = &rd->w;
@@ -231,7 +273,7 @@ static void red_writer_route(struct red_dev *rd, struct bio *bio)
 	bool report = false;
 	LIST_HEAD(spare);
 	struct red_smap *sm;
-	u64 first, last, c;
+	u64 first, last, ahead, c;
 
 	red_bio_chunks(rd, bio, &first, &last);
 again:
@@ -257,8 +299,9 @@ again:
 	}
 
 	sm = rcu_dereference_protected(w->smap, lockdep_is_held(&w->lock));
+	ahead = red_writer_ahead(rd, pb, first, last);
 	need = 0;
-	for (c = first; c <= last; c++)
+	for (c = first; c <= ahead; c++)
 		if (!red_smap_test(sm, c) && !red_stab_find(w, c))
 			need++;
 	if (need > nr_spare) {
@@ -287,6 +330,20 @@ again:
 		if (!wait_on)
 			wait_on = st;
 	}
+	/* 5 */
+	for (c = last + 1; c <= ahead; c++) {
+		if (red_smap_test(sm, c) || red_stab_find(w, c))
+			continue;
+		st = list_first_entry(&spare, struct red_stab, unsent);
+		list_del(&st->unsent);
+		nr_spare--;
+		st->chunk = c;
+		bio_list_init(&st->bios);
+		INIT_LIST_HEAD(&st->wbs);
+		hlist_add_head(&st->hnode, &w->stabs[red_hash(c)]);
+		list_add_tail(&st->unsent, &w->unsent_ahead);
+	}
+	red_writer_ahead_seen(rd, pb, first, ahead);
 
 	if (!wait_on) {
 		/* all stable: w->blocked is false, so the ref is live */
@@ -323,10 +380,11 @@ static int red_stab_cmp(void *priv, const struct list_head *a,
 }
 
 /*
- * Put the new stabilization entries into batches: sorted, coalesced into
- * ranges, at most DM_RED_MAX_RANGES ranges a batch.
+ * Put the new stabilization entries of @src (w->unsent or w->unsent_ahead)
+ * into batches: sorted, coalesced into ranges, at most DM_RED_MAX_RANGES
+ * ranges a batch.
  */
-static void red_writer_batch(struct red_dev *rd)
+static void red_writer_batch_list(struct red_dev *rd, struct list_head *src)
 {
 	struct red_writer *w = &rd->w;
 	struct red_batch *b;
@@ -338,12 +396,12 @@ static void red_writer_batch(struct red_dev *rd)
 		b = kmalloc(struct_size(b, ranges, DM_RED_MAX_RANGES),
 			    GFP_NOIO | __GFP_NOFAIL);
 		spin_lock(&w->lock);
-		if (list_empty(&w->unsent)) {
+		if (list_empty(src)) {
 			spin_unlock(&w->lock);
 			kfree(b);
 			return;
 		}
-		list_splice_init(&w->unsent, &todo);
+		list_splice_init(src, &todo);
 		list_sort(NULL, &todo, red_stab_cmp);
 		b->nr_ranges = 0;
 		r = NULL;
@@ -359,7 +417,7 @@ static void red_writer_batch(struct red_dev *rd)
 			}
 			list_del_init(&st->unsent);
 		}
-		list_splice(&todo, &w->unsent);
+		list_splice(&todo, src);
 		INIT_LIST_HEAD(&todo);
 		b->req_id = ++w->next_req_id;
 		b->epoch = rd->epoch;
@@ -369,6 +427,16 @@ static void red_writer_batch(struct red_dev *rd)
 		w->nr_batches++;
 		spin_unlock(&w->lock);
 	}
+}
+
+/*
+ * The writes' own entries first: a batch of chunks asked for ahead never
+ * delays one that writes are waiting for.
+ */
+static void red_writer_batch(struct red_dev *rd)
+{
+	red_writer_batch_list(rd, &rd->w.unsent);
+	red_writer_batch_list(rd, &rd->w.unsent_ahead);
 }
 
 /* Deliver the batches not yet delivered, and EPOCH_DONE. */
@@ -792,6 +860,9 @@ static int red_writer_alloc(struct red_dev *rd, bool all_stable)
 	for (i = 0; i < RED_HASH_SIZE; i++)
 		INIT_HLIST_HEAD(&w->stabs[i]);
 	INIT_LIST_HEAD(&w->unsent);
+	INIT_LIST_HEAD(&w->unsent_ahead);
+	w->seq_lo = 0;
+	w->seq_next = 0;
 	INIT_LIST_HEAD(&w->batches);
 	bio_list_init(&w->incoming);
 	bio_list_init(&w->lease_held);

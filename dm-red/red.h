@@ -27,6 +27,7 @@
 #define RED_BLOCK_SIZE		4096
 /* Largest discard/write-zeroes bio the writer accepts, in chunks. */
 #define RED_MAX_DISCARD_CHUNKS	256
+#define RED_MAX_AHEAD_CHUNKS	1024	/* stabilize_ahead's upper bound */
 
 struct red_dev;
 
@@ -46,7 +47,8 @@ struct red_smap {
 /* Writer: one chunk waiting to become stable. */
 struct red_stab {
 	struct hlist_node hnode;	/* in red_writer.stabs, under lock */
-	struct list_head unsent;	/* in red_writer.unsent until batched */
+	/* in red_writer.unsent or .unsent_ahead until batched */
+	struct list_head unsent;
 	u64 chunk;
 	struct bio_list bios;		/* writes waiting for this chunk */
 	struct list_head wbs;		/* struct red_wb waiting for it */
@@ -108,6 +110,11 @@ struct red_writer {
 	 * promoted: error only when the line says so explicitly.
 	 */
 	bool lease_error;
+	/*
+	 * table: stabilize_ahead <chunks>; set by the constructor, never
+	 * changed.  0: off.
+	 */
+	unsigned int ahead_max;
 
 	/* Everything below is protected by lock. */
 	spinlock_t lock;
@@ -115,6 +122,14 @@ struct red_writer {
 	bool lease_reported;		/* LEASE_EXPIRED event raised */
 	struct hlist_head stabs[RED_HASH_SIZE];
 	struct list_head unsent;	/* red_stab not yet in a batch */
+	/* red_stab asked for ahead of a sequential stream, not yet batched */
+	struct list_head unsent_ahead;
+	/*
+	 * The sequential stream detector of stabilize_ahead: a held write
+	 * starting in [seq_lo, seq_next] continues the stream.
+	 */
+	u64 seq_lo;
+	u64 seq_next;
 	struct list_head batches;	/* red_batch outstanding */
 	unsigned long nr_batches;
 	struct bio_list incoming;	/* to be routed by the worker */
@@ -292,6 +307,8 @@ struct red_bio {
 #define RED_BIO_TRACKED		BIT(1)	/* copier: tnode is hashed */
 /* copier: a full-chunk write filling its pending exception */
 #define RED_BIO_FILLS		BIT(2)
+/* writer: seen by the stream detector (routed before) */
+#define RED_BIO_SEEN		BIT(3)
 
 static inline u64 red_chunk(struct red_dev *rd, sector_t sector)
 {
