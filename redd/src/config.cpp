@@ -26,6 +26,8 @@ constexpr std::size_t kMinKeySize = 16;
 constexpr std::size_t kMaxKeySize = 4096;
 constexpr std::uint64_t kMinChunkSectors = 8;
 constexpr std::uint64_t kMaxChunkSectors = 2048;
+// the kernel's bound (dm-red: RED_MAX_AHEAD_CHUNKS)
+constexpr std::uint64_t kMaxStabilizeAhead = 1024;
 constexpr std::uint64_t kSectorSize = 512;
 constexpr std::uint64_t kMinHeartbeatMs = 10;
 constexpr std::uint64_t kMaxLeaseMs = 600000;
@@ -67,6 +69,9 @@ constexpr std::array kResourceKeys = {
     KeySpec{"lease_policy", "", false,
             "when a lease runs out the device holds its I/O (suspend) or fails it (error); "
             "default suspend"},
+    KeySpec{"stabilize_ahead", "", false,
+            "chunks a writer asks to stabilize past a sequential stream of first writes, "
+            "0 to 1024 (default 0: off)"},
 };
 
 std::span<const KeySpec> keys_of(SectionKind kind) {
@@ -586,6 +591,8 @@ void ConfigBuilder::build_resources(Config &config) {
                 fail_at(policy->second, "expected suspend or error, got " + quote(policy->first));
             }
         }
+        r.stabilize_ahead = static_cast<std::uint32_t>(
+            number(section, "stabilize_ahead", 0, 0, kMaxStabilizeAhead));
         config.resources_.push_back(std::move(r));
     }
     if (config.resources_.empty()) {

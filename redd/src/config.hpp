@@ -68,6 +68,8 @@ struct ResourceConfig {
     std::uint64_t store_bytes = 0;
     std::uint32_t writer = 0;
     LeasePolicy lease_policy = LeasePolicy::Suspend;
+    // the table's stabilize_ahead <chunks>; 0: not in the table (off)
+    std::uint32_t stabilize_ahead = 0;
 };
 
 // Options given on the command line.

@@ -101,6 +101,13 @@ TEST(Config, DefaultsAndComments) {
     EXPECT_EQ(c.log_level(), LogLevel::Info);
     EXPECT_EQ(c.resource("r")->chunk_sectors, 128U);
     EXPECT_EQ(c.resource("r")->lease_policy, LeasePolicy::Suspend);
+    EXPECT_EQ(c.resource("r")->stabilize_ahead, 0U);
+}
+
+TEST(Config, StabilizeAhead) {
+    const Config c = parse(kGood + "stabilize_ahead = 64\n");
+    EXPECT_EQ(c.resource("pgdata")->stabilize_ahead, 64U);
+    EXPECT_EQ(parse(kGood + "stabilize_ahead = 1024\n").resource("pgdata")->stabilize_ahead, 1024U);
 }
 
 TEST(ConfigErrors, Syntax) {
@@ -163,6 +170,9 @@ TEST(ConfigErrors, BadValues) {
     expect_error(edit("store_size = 1G", "store_size = 4K"), 17, "smaller than one chunk");
     expect_error(edit("store_size = 1G", "store_size = 99999999999T"), 17, "expected a size");
     expect_error(edit("lease_policy = error", "lease_policy = panic"), 19, "suspend or error");
+    expect_error(kGood + "stabilize_ahead = 1025\n", 20, "from 0 to 1024");
+    expect_error(kGood + "stabilize_ahead = -1\n", 20, "integer");
+    expect_error(kGood + "stabilize_ahead = lots\n", 20, "integer");
     expect_error(edit("lun = /dev/vdb", "lun = vdb"), 15, "absolute path");
     expect_error(kGood + "[resource.two]\nlun=/dev/vdb\nstore_size=1G\nwriter=2\n", 21,
                  "also the LUN of resource 'pgdata'");

@@ -66,8 +66,14 @@ std::string table_params(const redd::ResourceConfig &resource, Role role,
                          const std::string &store) {
     std::ostringstream out;
     out << resource.lun << ' ' << (role == Role::Writer ? std::string("-") : store) << ' '
-        << resource.chunk_sectors << ' ' << to_string(role) << ' ' << resource.name
-        << " 2 lease_policy " << redd::to_string(resource.lease_policy);
+        << resource.chunk_sectors << ' ' << to_string(role) << ' ' << resource.name;
+    // stabilize_ahead only when configured, so that lines stay as they were
+    if (resource.stabilize_ahead != 0) {
+        out << " 4 lease_policy " << redd::to_string(resource.lease_policy) << " stabilize_ahead "
+            << resource.stabilize_ahead;
+    } else {
+        out << " 2 lease_policy " << redd::to_string(resource.lease_policy);
+    }
     return out.str();
 }
 
@@ -84,7 +90,7 @@ std::optional<TableArgs> parse_table_params(std::string_view params) {
     }
     args.role = words[3];
     args.resource = words[4];
-    // [<#features> <feature>...]: only lease_policy <policy> is known.
+    // [<#features> <feature>...]: lease_policy <policy>, stabilize_ahead <n>.
     if (words.size() > 5) {
         unsigned count = 0;
         if (!parse_number(words[5], count) || count != words.size() - 6) {
@@ -93,6 +99,9 @@ std::optional<TableArgs> parse_table_params(std::string_view params) {
         for (std::size_t i = 6; i < words.size(); ++i) {
             if (words[i] == "lease_policy" && i + 1 < words.size()) {
                 args.lease_policy = words[++i];
+            } else if (words[i] == "stabilize_ahead" && i + 1 < words.size() &&
+                       parse_number(words[i + 1], args.stabilize_ahead)) {
+                ++i;
             } else {
                 return std::nullopt;
             }

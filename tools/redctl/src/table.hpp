@@ -55,7 +55,8 @@ struct TableArgs {
     std::uint32_t chunk_sectors = 0;
     std::string role;
     std::string resource;
-    std::string lease_policy; // "" when the line names none
+    std::string lease_policy;          // "" when the line names none
+    std::uint32_t stabilize_ahead = 0; // 0 when the line names none
 };
 std::optional<TableArgs> parse_table_params(std::string_view params);
 

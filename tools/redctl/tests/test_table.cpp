@@ -114,6 +114,20 @@ TEST(Table, ParseTableRoundTrip) {
     EXPECT_FALSE(parse_table_params("/dev/vdb - 8 writer r 1 lease_policy error")); // count
     EXPECT_FALSE(parse_table_params("/dev/vdb - 8 writer r 2 frob error"));         // feature
     EXPECT_FALSE(parse_table_params("/dev/vdb - 8 writer r x"));                    // count
+    EXPECT_FALSE(parse_table_params("/dev/vdb - 8 writer r 2 stabilize_ahead x"));  // value
+}
+
+TEST(Table, StabilizeAhead) {
+    auto r = resource();
+    r.stabilize_ahead = 64;
+    const auto line = table_params(r, Role::Writer, "-");
+    EXPECT_EQ(line, "/dev/vdb - 128 writer pgdata 4 lease_policy suspend stabilize_ahead 64");
+    auto args = parse_table_params(line);
+    ASSERT_TRUE(args);
+    EXPECT_EQ(args->stabilize_ahead, 64U);
+    EXPECT_EQ(args->lease_policy, "suspend");
+    EXPECT_EQ(table_params(r, Role::Copier, "/dev/zram3"),
+              "/dev/vdb /dev/zram3 128 copier pgdata 4 lease_policy suspend stabilize_ahead 64");
 }
 
 TEST(Table, ParseWriterStatus) {
