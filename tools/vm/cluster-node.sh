@@ -12,17 +12,22 @@
 #   RED_PREFIX   prefix length of the segment (24)
 #   RED_MACS     every node's MAC, space separated, in node order
 #   RED_LUN_SERIAL  virtio-blk serial of the shared LUN (redlun)
+#   RED_DISK_SERIAL virtio-blk serial of the node's private disk (reddisk,
+#                   with run-cluster.sh --node-disk; unset: no such disk)
 #   RED_PEER_WAIT   seconds to wait for every peer to answer ping (default
 #                   180; 0 = do not wait)
 # Steps (each bounded):
 #   1. modprobe virtio_net virtio_blk (there is no udev);
 #   2. find the NIC by MAC (/sys/class/net/*/address), give it
 #      RED_ADDR/RED_PREFIX, bring it and lo up;
-#   3. find the LUN by serial (/sys/block/vd*/serial == RED_LUN_SERIAL);
+#   3. find the LUN by serial (/sys/block/vd*/serial == RED_LUN_SERIAL),
+#      and the private disk by RED_DISK_SERIAL when that is set;
 #   4. write /tmp/red-node (shell-sourceable: RED_NODE RED_NODES RED_ADDR
-#      RED_ADDRS RED_PEERS RED_IFACE RED_LUN) and print "RED-NODE-READY i";
+#      RED_ADDRS RED_PEERS RED_IFACE RED_LUN [RED_DISK]) and print
+#      "RED-NODE-READY i";
 #   5. wait until every peer answers one ping, print "RED-CLUSTER-READY i";
-#   6. exec CMD with RED_ADDR, RED_PEERS, RED_IFACE, RED_LUN exported too.
+#   6. exec CMD with RED_ADDR, RED_PEERS, RED_IFACE, RED_LUN (and RED_DISK)
+#      exported too.
 set -euo pipefail
 
 say() { printf 'cluster-node[%s]: %s\n' "${RED_NODE:-?}" "$*"; }
@@ -59,17 +64,23 @@ ip link set lo up
 ip addr add "$addr/$prefix" dev "$iface"
 ip link set "$iface" up
 
-# 3. the LUN, by virtio serial
-lun=''
-for _ in $(seq 1 100); do
-	for d in /sys/block/vd*; do
-		[ -r "$d/serial" ] && [ "$(cat "$d/serial")" = "$serial" ] && lun=/dev/${d##*/} && break
+# 3. the LUN (and the private disk), by virtio serial
+by_serial() { # SERIAL: prints /dev/vdX
+	local dev=''
+	for _ in $(seq 1 100); do
+		for d in /sys/block/vd*; do
+			[ -r "$d/serial" ] && [ "$(cat "$d/serial")" = "$1" ] && dev=/dev/${d##*/} && break
+		done
+		[ -n "$dev" ] && [ -b "$dev" ] && break
+		dev=''
+		sleep 0.1
 	done
-	[ -n "$lun" ] && [ -b "$lun" ] && break
-	lun=''
-	sleep 0.1
-done
-[ -n "$lun" ] || die "no virtio disk with serial $serial after 10 s"
+	[ -n "$dev" ] || die "no virtio disk with serial $1 after 10 s"
+	echo "$dev"
+}
+lun=$(by_serial "$serial")
+disk=''
+[ -z "${RED_DISK_SERIAL:-}" ] || disk=$(by_serial "$RED_DISK_SERIAL")
 
 peers=''
 for a in "${addrs[@]}"; do
@@ -85,9 +96,11 @@ done
 	printf 'RED_PEERS=%q\n' "$peers"
 	printf 'RED_IFACE=%q\n' "$iface"
 	printf 'RED_LUN=%q\n' "$lun"
+	[ -z "$disk" ] || printf 'RED_DISK=%q\n' "$disk"
 } >/tmp/red-node
 export RED_ADDR=$addr RED_PEERS=$peers RED_IFACE=$iface RED_LUN=$lun
-say "$iface $addr/$prefix, LUN $lun ($(($(cat "/sys/block/${lun#/dev/}/size") / 2048)) MiB), peers: $peers"
+[ -z "$disk" ] || export RED_DISK=$disk
+say "$iface $addr/$prefix, LUN $lun ($(($(cat "/sys/block/${lun#/dev/}/size") / 2048)) MiB)${disk:+, private disk $disk ($(($(cat "/sys/block/${disk#/dev/}/size") / 2048)) MiB)}, peers: $peers"
 echo "RED-NODE-READY $RED_NODE"
 
 # 5. barrier: every peer's network is up

@@ -6,7 +6,7 @@
 #   tools/vm/run-cluster.sh --kver KVER --nodes N --lun FILE [--lun-size MiB]
 #       [--timeout SEC] [--log-dir DIR] [--mem MiB] [--smp N]
 #       [--expect-kill I[,J...]] [--mcast GROUP:PORT] [--env NAME=VALUE]...
-#       -- CMD [ARGS...]
+#       [--node-disk MiB] -- CMD [ARGS...]
 #
 #   --nodes N        1..4 guests (2..4 for a real cluster)
 #   --lun FILE       raw image attached to every guest (created, sparse, if
@@ -21,18 +21,25 @@
 #                    230.0.0.1:<random free port>)
 #   --env NAME=VALUE passed to every guest (RED_PEER_WAIT=S: how long the
 #                    peer barrier waits; default min(180, timeout/3), 0 = off)
+#   --node-disk MiB  also give every node a private disk of its own: LOGDIR/
+#                    node-I-disk.img, created sparse and empty for each run
+#                    (kept across a node's reboots), virtio-blk serial
+#                    reddisk; the guest gets RED_DISK=/dev/vdX (default: none)
 #
 # Each guest is tools/vm/run-guest.sh (host root on 9p, read-only) plus
 #   -drive file=LUN,format=raw,if=none,id=lun,cache=none,aio=native
 #   -device virtio-blk-pci,drive=lun,share-rw=on,serial=redlun
 #   -netdev socket,id=n0,mcast=G:P,localaddr=127.0.0.1
 #   -device virtio-net-pci,netdev=n0,mac=52:54:00:77:00:0I
-# (no user-mode networking; the segment is carried over host loopback only).
+# (no user-mode networking; the segment is carried over host loopback only)
+# and, with --node-disk, -drive file=LOGDIR/node-I-disk.img,...,id=disk plus
+# -device virtio-blk-pci,drive=disk,serial=reddisk.
 # The guest runs tools/vm/cluster-node.sh, which loads virtio_net/virtio_blk,
 # configures 192.168.77.(10+I)/24, finds the LUN by serial, writes
 # /tmp/red-node, waits until every peer answers ping, then execs CMD with
 #   RED_NODE=I RED_NODES=N RED_ADDR RED_ADDRS="a1 a2 ..." RED_PEERS
 #   RED_IFACE RED_LUN=/dev/vdX RED_RUN_ID RED_EXPECT_KILL RED_BOOT=B
+# (and RED_DISK=/dev/vdY with --node-disk)
 # (B = 1 on the first boot, 2 after one reboot, ...) besides run-guest.sh's
 # DM_DISABLE_UDEV=1 RED_GUEST=1 RED_KVER HOME=/tmp.
 #
@@ -63,7 +70,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 repo=$(cd "$here/../.." && pwd -P)
 
 usage() {
-	sed -n '5,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+	sed -n '5,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
 	echo "Guest environment, logs and killing nodes: see the header of $0." >&2
 	exit 2
 }
@@ -71,7 +78,7 @@ die() { echo "run-cluster: $*" >&2; exit 2; }
 say() { printf '[harness] %s\n' "$*"; }
 
 kver='' nodes='' lun='' lun_size=256 tmo=600 logdir='' mem=1024 smp=2 max_boots=3
-expect_kill=${RED_EXPECT_KILL:-} mcast='' envs=()
+expect_kill=${RED_EXPECT_KILL:-} mcast='' envs=() node_disk=''
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kver) kver=${2:?}; shift 2 ;;
@@ -85,6 +92,7 @@ while [ $# -gt 0 ]; do
 	--expect-kill) expect_kill=${2:?}; shift 2 ;;
 	--mcast) mcast=${2:?}; shift 2 ;;
 	--env) envs+=("${2:?}"); shift 2 ;;
+	--node-disk) node_disk=${2:?}; shift 2 ;;
 	--) shift; break ;;
 	-h | --help) usage ;;
 	*) echo "run-cluster: unknown argument $1" >&2; usage ;;
@@ -95,6 +103,8 @@ done
 [ -n "$lun" ] || die "--lun is required"
 [ $# -gt 0 ] || die "no command given after --"
 case $nodes$lun_size$tmo$mem$smp in *[!0-9]*) die "--nodes/--lun-size/--timeout/--mem/--smp take integers" ;; esac
+case $node_disk in *[!0-9]*) die "--node-disk takes MiB" ;; esac
+[ -z "$node_disk" ] || [ "$node_disk" -gt 0 ] || die "--node-disk must be at least 1 MiB"
 { [ "$nodes" -ge 1 ] && [ "$nodes" -le 4 ]; } || die "--nodes must be 1..4"
 expect_kill=${expect_kill//,/ }
 for k in $expect_kill; do
@@ -131,6 +141,10 @@ mkdir -p "$logdir"
 logdir=$(cd "$logdir" && pwd -P)
 case $logdir in *,*) die "log dir $logdir contains a comma" ;; esac
 rm -f "$logdir"/node-[0-9]*.* "$logdir/summary.txt"
+# The private disks (--node-disk): empty for every run.
+if [ -n "$node_disk" ]; then
+	for i in $(seq 1 "$nodes"); do truncate -s "${node_disk}M" "$logdir/node-$i-disk.img"; done
+fi
 
 addrs='' macs=''
 for i in $(seq 1 "$nodes"); do
@@ -212,8 +226,13 @@ run_node() {
 			--qemu-arg -device --qemu-arg "virtio-blk-pci,drive=lun,share-rw=on,serial=redlun"
 			--qemu-arg -netdev --qemu-arg "socket,id=n0,mcast=$mcast,localaddr=127.0.0.1"
 			--qemu-arg -device --qemu-arg "virtio-net-pci,netdev=n0,mac=$mac"
-			--qemu-arg -pidfile --qemu-arg "$logdir/node-$i.pid"
-			-- "$here/cluster-node.sh" "$@")
+			--qemu-arg -pidfile --qemu-arg "$logdir/node-$i.pid")
+		if [ -n "$node_disk" ]; then
+			args+=(--env RED_DISK_SERIAL=reddisk --qemu-arg -drive
+				--qemu-arg "file=$logdir/node-$i-disk.img,format=raw,if=none,id=disk,cache=none,aio=native"
+				--qemu-arg -device --qemu-arg "virtio-blk-pci,drive=disk,serial=reddisk")
+		fi
+		args+=(-- "$here/cluster-node.sh" "$@")
 		mkfifo "$tmp/out-$i-$boot"
 		filter "$i" <"$tmp/out-$i-$boot" &
 		fpid=$!
@@ -254,7 +273,7 @@ interrupted() {
 trap cleanup EXIT
 trap interrupted INT TERM
 
-say "$nodes x $kver, ${mem} MiB/${smp} vCPU each, LUN $lun, segment mcast $mcast on 127.0.0.1, time-out ${tmo}s, logs $logdir"
+say "$nodes x $kver, ${mem} MiB/${smp} vCPU each, LUN $lun${node_disk:+, a private ${node_disk} MiB disk each}, segment mcast $mcast on 127.0.0.1, time-out ${tmo}s, logs $logdir"
 for i in $(seq 1 "$nodes"); do
 	run_node "$i" "$@" &
 	pids+=($!)
