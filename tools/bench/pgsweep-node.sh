@@ -13,14 +13,14 @@
 #   3. a copier (same C, zram store) joins while the primary runs; its view
 #      is mounted and made a hot standby (port 5433) streaming from the
 #      primary over 127.0.0.1;
-#   4. counters before; pgbench -n -c CLIENTS -j 2 -T SECONDS on the
+#   4. counters before; pgbench -n -c CLIENTS -j 2 -t TX on the
 #      primary; then CHECKPOINT on the primary, the standby catches up,
 #      CHECKPOINT on the standby (a restartpoint), sync: every write the
 #      run caused has reached the store; counters after;
 #   5. one BENCH line (cmp c4, workload pgbench, config chunk-<size>).
 #
 # Environment (set by pgsweep.sh): RED_PGS_SIZES (e.g. "4k 64k 1m"),
-# RED_PGS_REPS, RED_PGS_SECONDS, RED_PGS_CLIENTS (4), RED_PGS_SCALE (the
+# RED_PGS_REPS, RED_PGS_TX (transactions per client), RED_PGS_CLIENTS (4), RED_PGS_SCALE (the
 # scale of the saved image, for BENCHINFO), RED_PGS_GOLD_PATH (the saved
 # image as a host path: the fallback when there is no "benchgold" disk),
 # RED_PGS_MEM / RED_PGS_SMP (for BENCHINFO).
@@ -32,7 +32,9 @@ repo=$(pwd -P)
 
 sizes=${RED_PGS_SIZES:-4k 8k 16k 32k 64k 128k 256k 512k 1m}
 reps=${RED_PGS_REPS:-2}
-secs=${RED_PGS_SECONDS:-30}
+# a fixed number of transactions, not a duration: the store growth per
+# transaction is then comparable whatever the host load did to the TPS
+txper=${RED_PGS_TX:-100}
 clients=${RED_PGS_CLIENTS:-4}
 PGBIN=/usr/lib/postgresql/15/bin
 MW=/tmp/pgs-w
@@ -111,7 +113,7 @@ lun_bytes=$(blockdev --getsize64 "$LUN")
 [ "$lun_bytes" -ge "$gold_bytes" ] || die "LUN $LUN ($lun_bytes bytes) smaller than the image ($gold_bytes)"
 mkdir -p "$MW" "$MC"
 store_size=$((lun_bytes / 1048576))M	# room for every chunk of the LUN
-say "LUN $LUN ($((lun_bytes / 1048576)) MiB, $lun_kind), saved image $GOLD, sizes: $sizes, $reps repetition(s), pgbench -T $secs -c $clients"
+say "LUN $LUN ($((lun_bytes / 1048576)) MiB, $lun_kind), saved image $GOLD, sizes: $sizes, $reps repetition(s), pgbench -t $txper -c $clients"
 
 # the restore: discard + sparse copy when the LUN can discard (zeros read
 # back), else a full copy
@@ -176,7 +178,7 @@ run_one() {	# run_one SIZE REP
 	sleep 2
 	say "chunk $size rep $rep: ready after $((SECONDS - t))s (writer $(red_status_field w 3), copier $(red_status_field c 4) chunks)"
 	before=$(counters)
-	out=$(as_pg pgbench -h /tmp -p 5432 -U postgres -n -c "$clients" -j 2 -T "$secs" postgres 2>&1) ||
+	out=$(as_pg pgbench -h /tmp -p 5432 -U postgres -n -c "$clients" -j 2 -t "$txper" postgres 2>&1) ||
 		{ printf '%s\n' "$out"; die "pgbench"; }
 	tps=$(printf '%s\n' "$out" | sed -n 's/^tps = \([0-9.]*\) .*without initial.*/\1/p')
 	tx=$(printf '%s\n' "$out" | sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p')
@@ -224,7 +226,7 @@ printf 'BENCHINFO {"part":"pgsweep","cmp":"c4","kernel":"%s","guest_mem_mib":%d,
 	"$(uname -r)" "${RED_PGS_MEM:-0}" "${RED_PGS_SMP:-0}"
 printf '"lun_bytes":%d,"lun_kind":"%s","chunk_sizes":"%s",' "$lun_bytes" "$lun_kind" "$sizes"
 printf '"store":"zram0, disksize %s (the LUN size), mm_stat deltas","postgresql":"%s",' "$store_size" "$pgv"
-printf '"pgbench":"-n -c %s -j 2 -T %s, scale %s",' "$clients" "$secs" "${RED_PGS_SCALE:-0}"
+printf '"pgbench":"-n -c %s -j 2 -t %s, scale %s",' "$clients" "$txper" "${RED_PGS_SCALE:-0}"
 printf '"standby":"hot standby on the copier view, async streaming over 127.0.0.1",'
 printf '"after_run":"CHECKPOINT on the primary, standby replays to its LSN, CHECKPOINT on the standby, sync",'
 printf '"daemon":"tests/red-testd (one kernel)","reps":%d,"order":"sizes ascending on odd repetitions, descending on even",' "$reps"

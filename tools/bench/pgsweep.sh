@@ -7,8 +7,8 @@
 # Usage: tools/bench/pgsweep.sh [--kver K] [--reps N] [--quick] [--out FILE]
 #   --kver   kernel (default: the newest installed 6.12)
 #   --reps   repetitions (default 2; 1 with --quick)
-#   --quick  chunk sizes 4k 64k 1m and pgbench -T 10 (default: 4k .. 1m,
-#            every power of two, -T 30)
+#   --quick  chunk sizes 4k 64k 1m and pgbench -t 40 per client (default:
+#            4k .. 1m, every power of two, -t 100)
 #   --out    raw lines (default build/bench/raw-pgsweep-K.jsonl)
 # The saved LUN image (ext4 with a PostgreSQL 15 cluster after pgbench -i
 # -s 5) is made on the host, where initdb and pgbench -i take seconds, and
@@ -36,9 +36,9 @@ done
 [ -n "$kver" ] || kver=$(find /lib/modules -maxdepth 1 -name '6.12*-amd64' -printf '%f\n' | sort -V | tail -n 1)
 [ -n "$kver" ] || die "no 6.12 kernel installed; give --kver"
 if [ "$quick" = 1 ]; then
-	sizes="4k 64k 1m" secs=10 reps=${reps:-1}
+	sizes="4k 64k 1m" txper=40 reps=${reps:-1}
 else
-	sizes="4k 8k 16k 32k 64k 128k 256k 512k 1m" secs=30 reps=${reps:-2}
+	sizes="4k 8k 16k 32k 64k 128k 256k 512k 1m" txper=100 reps=${reps:-2}
 fi
 case $reps in '' | *[!0-9]* | 0) die "--reps takes a positive integer" ;; esac
 out=${out:-build/bench/raw-pgsweep-$kver.jsonl}
@@ -110,8 +110,9 @@ rm -f "$lun"
 truncate -s "${lun_mib}M" "$lun"
 nsizes=$(wc -w <<<"$sizes")
 expect=$((nsizes * reps))
-tmo=$((600 + expect * (secs + 450)))
-echo "pgsweep: $kver, sizes: $sizes, $reps repetition(s), pgbench -T $secs; guest time-out ${tmo}s, log $log" >&2
+# time-out: up to one second per transaction on a loaded TCG host
+tmo=$((600 + expect * (txper * clients + 450)))
+echo "pgsweep: $kver, sizes: $sizes, $reps repetition(s), pgbench -t $txper per client; guest time-out ${tmo}s, log $log" >&2
 start=$(date +%s)
 rc=0
 timeout -k 30 $((tmo + 120)) tools/vm/run-guest.sh --kver "$kver" --mem "$mem" --smp "$smp" \
@@ -120,7 +121,7 @@ timeout -k 30 $((tmo + 120)) tools/vm/run-guest.sh --kver "$kver" --mem "$mem" -
 	--qemu-arg "-device" --qemu-arg "virtio-blk-pci,drive=lun,serial=benchlun" \
 	--qemu-arg "-drive" --qemu-arg "file=$top/$gold,format=raw,if=none,id=gold,readonly=on" \
 	--qemu-arg "-device" --qemu-arg "virtio-blk-pci,drive=gold,serial=benchgold" \
-	--env "RED_PGS_SIZES=$sizes" --env "RED_PGS_REPS=$reps" --env "RED_PGS_SECONDS=$secs" \
+	--env "RED_PGS_SIZES=$sizes" --env "RED_PGS_REPS=$reps" --env "RED_PGS_TX=$txper" \
 	--env "RED_PGS_CLIENTS=$clients" --env "RED_PGS_SCALE=$scale" --env "RED_PGS_GOLD_PATH=$top/$gold" \
 	--env "RED_PGS_MEM=$mem" --env "RED_PGS_SMP=$smp" \
 	-- tools/bench/pgsweep-node.sh >"$raw" 2>&1 || rc=$?
