@@ -24,10 +24,11 @@
 #       empty): copiers-0 = an epoch whose only member left (the daemon's
 #       STABILIZE round trip, fanned out to nobody), copiers-1, copiers-2;
 #       stable = the same workload on a region written once in the current
-#       epoch.  4 KiB first writes are aligned to the chunk size (one write
-#       per chunk, random order, no chunk twice), 1 MiB writes are
-#       sequential; a first-write job stops at the end of its region or of
-#       its run time (never wraps onto stable chunks).  stabilize_per_chunk
+#       epoch.  4 KiB first writes: one write at the start of every chunk
+#       of the region, in a random order, never a chunk twice (a replayed
+#       iolog, see fio_run); 1 MiB first writes are sequential; a first-write
+#       job stops at the end of its region or of its run time (never wraps
+#       onto stable chunks).  stabilize_per_chunk
 #       and chunks_per_stabilize: STABILIZE requests (red-testd's log) and
 #       chunks newly stable (the writer's preserves counter) over the job.
 #   c3  a copier against dm-snapshot (transient store on zram, same chunk
@@ -37,8 +38,8 @@
 #       first), firstwrite = 4 KiB writes one per untouched chunk (as c2),
 #       rewrite = random 4 KiB writes into the chunks already in the store.
 #   c4  per chunk size a new writer (and red-testd) and one copier:
-#       firstwrite-4k-qd1 (chunk-aligned, as c2), firstwrite-1m-qd1
-#       (sequential), and preserve-4k-qd1: the copier-side cost of one
+#       firstwrite-4k-qd1 (one per chunk, as c2), firstwrite-1m-qd1
+#       (sequential), jobs of at most 3 s, and preserve-4k-qd1: the copier-side cost of one
 #       preserve = p50 (and mean) completion latency of firstwrite-4k-qd1
 #       with the copier, minus the same job run right after the copier left
 #       (the STABILIZE round trip with nothing to preserve); in us.
@@ -126,10 +127,28 @@ hash -r
 
 # fio_run SPEC...: one fio run of the jobs SPEC, one after the other
 # (stonewall), its JSON kept as res/$run.json.  SPEC is
-# "DEV RW BS QD OFF_MIB SIZE_MIB time|size [BA]":
+# "DEV RW BS QD OFF_MIB SIZE_MIB time|size|perm [CHUNK_BYTES]":
 #   time: time_based over the region (wraps); size: stops at the end of the
-#   region or of the run time, whichever comes first.  BA: block alignment
-#   of random offsets (the chunk size for one-write-per-chunk jobs).
+#   region or of the run time, whichever comes first; perm: one 4 KiB write
+#   at the start of every chunk of the region, in a random order, never a
+#   chunk twice, until the list or the run time ends (a replayed iolog: fio's
+#   blockalign turns its random map off, so chunks would be written twice,
+#   and its LFSR generator does no I/O with blockalign).
+# perm_log OFF_MIB SIZE_MIB CHUNK_BYTES -> the iolog (made once)
+perm_log() {
+	local f=$RED_TMP/perm-$1-$2-$3.log
+	[ -s "$f" ] || python3 - "$1" "$2" "$3" >"$f" <<'EOF' || die "cannot make $f"
+import random, sys
+off, size, cb = int(sys.argv[1]) << 20, int(sys.argv[2]) << 20, int(sys.argv[3])
+offs = list(range(off, off + size, cb))
+random.Random(5).shuffle(offs)
+out = ["fio version 2 iolog", "lun add", "lun open"]
+out += ["lun write %d 4096" % o for o in offs]
+out.append("lun close")
+print("\n".join(out))
+EOF
+	echo "$f"
+}
 run=0
 fio_run() {
 	local spec dev rw bs qd off size mode ba j=0 t=$SECONDS
@@ -137,10 +156,14 @@ fio_run() {
 		printf '[global]\ndirect=1\nioengine=libaio\nruntime=%s\nstonewall\n' "$rt"
 		for spec in "$@"; do
 			read -r dev rw bs qd off size mode ba <<<"$spec"
-			printf '[j%s]\nfilename=%s\nrw=%s\nbs=%s\niodepth=%s\noffset=%sM\nsize=%sM\n' \
-				"$j" "$dev" "$rw" "$bs" "$qd" "$off" "$size"
-			[ "$mode" = time ] && printf 'time_based\n'
-			[ -z "$ba" ] || printf 'blockalign=%s\n' "$ba"
+			if [ "$mode" = perm ]; then
+				printf '[j%s]\nfilename=%s\nreplay_redirect=%s\nread_iolog=%s\niodepth=%s\n' \
+					"$j" "$dev" "$dev" "$(perm_log "$off" "$size" "$ba")" "$qd"
+			else
+				printf '[j%s]\nfilename=%s\nrw=%s\nbs=%s\niodepth=%s\noffset=%sM\nsize=%sM\n' \
+					"$j" "$dev" "$rw" "$bs" "$qd" "$off" "$size"
+				[ "$mode" = time ] && printf 'time_based\n'
+			fi
 			j=$((j + 1))
 		done
 	} >"$RED_TMP/job.fio"
@@ -316,7 +339,7 @@ mkdir -p "$res"
 	printf 'runtime_s\t%s\nreps\t%s\nparts\t%s\nc4_chunks_kib\t%s\n' "$rt" "$reps" "$parts" "$c4_kib"
 	printf 'daemon\ttests/red-testd (plays redd on one kernel)\n'
 	printf 'c1\twriter in an epoch with members, the region written once in it (every chunk stable), not the no-member fast path\n'
-	printf 'c2\teach config in a fresh epoch with fresh copiers; copiers-0 = its only member left (STABILIZE round trip, no preserve); 4k first writes one per chunk (blockalign = chunk, random order), 1m sequential; first-write jobs stop at the end of the region (%s MiB) or of the run time, never rewrite; stable = same job, region written once in the copiers-2 epoch\n' "$S_F1"
+	printf 'c2\teach config in a fresh epoch with fresh copiers; copiers-0 = its only member left (STABILIZE round trip, no preserve); 4k first writes one per chunk, at its start, random order, no chunk twice (replayed iolog), 1m sequential; first-write jobs stop at the end of the region (%s MiB) or of the run time, never rewrite; stable = same job, region written once in the copiers-2 epoch\n' "$S_F1"
 	printf 'c3\tdevices re-created per job on the same zram device; read-store and rewrite in %s MiB written through the device first; firstwrite as c2\n' "$S_P"
 	printf 'c4\tper chunk size a new writer and one copier; firstwrite-4k-qd1 one write per chunk, firstwrite-1m-qd1 sequential\n'
 	printf 'c4_preserve\tpreserve-4k-qd1: preserve_us = p50 completion latency of firstwrite-4k-qd1 with one copier minus that of the same job after the copier left (the STABILIZE round trip without a preserve); preserve_mean_us the same with means\n'
@@ -376,6 +399,7 @@ if has_part c2; then
 				else
 					fresh_epoch "${cfg#copiers-}"
 					off=$R_F1 size=$S_F1 mode=size
+					[ "$bs" = 4k ] && mode=perm
 				fi
 				s0=$(stab_count) p0=$(field "$W" 9)
 				fio_run "/dev/mapper/$W $rw $bs $qd $off $size $mode $ba"
@@ -419,7 +443,7 @@ if has_part c3; then
 				read-store-* | rewrite-*)
 					prewrite "$dev" "$R_P" "$S_P"
 					off=$R_P size=$S_P ;;
-				firstwrite-*) off=$R_F1 size=$S_F1 mode=size ba=$((chunk * 512)) ;;
+				firstwrite-*) off=$R_F1 size=$S_F1 mode=perm ba=$((chunk * 512)) ;;
 				esac
 				fio_run "$dev $rw $bs $qd $off $size $mode $ba"
 				used=$(awk '{ print $3 }' /sys/block/zram2/mm_stat)
@@ -451,10 +475,10 @@ if has_part c4; then
 			fresh_epoch 1 "$cs"
 			for wl in firstwrite-4k-qd1 firstwrite-1m-qd1; do
 				read -r rw bs qd <<<"$(wl_args "$wl")"
-				off=$R_F1 size=$S_F1 ba=$((cs * 512))
-				[ "$bs" = 4k ] || off=$R_F2 size=$S_F2 ba=''
+				off=$R_F1 size=$S_F1 ba=$((cs * 512)) mode=perm
+				[ "$bs" = 4k ] || off=$R_F2 size=$S_F2 ba='' mode=size
 				s0=$(stab_count) p0=$(field "$W" 9)
-				fio_run "/dev/mapper/$W $rw $bs $qd $off $size size $ba"
+				fio_run "/dev/mapper/$W $rw $bs $qd $off $size $mode $ba"
 				ns=$(($(stab_count) - s0)) nc=$(($(field "$W" 9) - p0))
 				if [ "$nc" -eq 0 ] || [ "$ns" -eq 0 ]; then
 					die "c4 $wl $cfg: no stabilization ($ns requests, $nc chunks)"
@@ -465,7 +489,7 @@ if has_part c4; then
 			done
 			# the copier leaves: the same first writes, round trip only
 			copiers_down
-			fio_run "/dev/mapper/$W randwrite 4k 1 $R_F3 $S_F3 size $((cs * 512))"
+			fio_run "/dev/mapper/$W randwrite 4k 1 $R_F3 $S_F3 perm $((cs * 512))"
 			emit 0 c4 _rtt-4k-qd1 "$cfg" "$rep"
 		done
 		flush
