@@ -8,7 +8,7 @@
 # "BENCHINFO {...}" on stdout; progress lines start with "fio-bench:".
 #
 # Environment (set by fio.sh; defaults for a manual run):
-#   BENCH_PARTS    c1,c2,c3,c4          BENCH_REPS     3
+#   BENCH_PARTS    c1,c2,c2a,c3,c4      BENCH_REPS     3
 #   BENCH_RUNTIME  seconds per fio job (5)
 #   BENCH_CHUNKS   c4 chunk sizes in KiB (4,8,16,32,64,128,256,512,1024)
 #   BENCH_SERIAL   virtio serial of the LUN (benchlun)
@@ -19,6 +19,10 @@
 #       an epoch that has members (a copier joined, then left, so that
 #       stabilizing the region costs no preserve) and a region written once
 #       through the writer in that epoch; not the no-member fast path.
+#   c2a stabilize_ahead: sequential first writes (1 MiB and 4 KiB, queue
+#       depth 1) with one copier, the writer's table without the feature
+#       (ahead-0) and with stabilize_ahead 64 (ahead-64); a new writer and
+#       a fresh epoch for each, the region of c2's first writes
 #   c2  the writer's first writes, each configuration in a fresh epoch
 #       (copiers re-created, so every chunk is unstable and every store is
 #       empty): copiers-0 = an epoch whose only member left (the daemon's
@@ -51,7 +55,7 @@ export RED_TMP
 # shellcheck source=../../tests/lib.sh
 . "$repo/tests/lib.sh"
 
-parts=${BENCH_PARTS:-c1,c2,c3,c4}
+parts=${BENCH_PARTS:-c1,c2,c2a,c3,c4}
 reps=${BENCH_REPS:-3}
 rt=${BENCH_RUNTIME:-5}
 rt_c4=$((rt < 3 ? rt : 3))	# c4's jobs end at their region's end mostly: 3 s at most
@@ -252,8 +256,10 @@ W=w		# the writer's device and resource name
 field() { red_status_field "$1" "$2"; }
 stab_count() { grep -c 'STABILIZE .* preserve(s)$' "$RED_TMP/testd.log" 2>/dev/null || :; }
 
-writer_up() {	# writer_up CHUNK_SECTORS: new writer, new red-testd, epoch 1
-	dmsetup create "$W" --table "0 $N red $lun - $1 writer $W" || die "create writer"
+writer_up() {	# writer_up CHUNK_SECTORS [AHEAD]: new writer, new red-testd, epoch 1
+	local feat=''
+	[ "${2:-0}" = 0 ] || feat=" 2 stabilize_ahead $2"
+	dmsetup create "$W" --table "0 $N red $lun - $1 writer $W$feat" || die "create writer"
 	RED_WRITER=$W RED_WRITER_RES=$W
 	red_testd_start "$W"
 	red_wait_state "$W" active 60 || die "writer not active"
@@ -340,6 +346,7 @@ mkdir -p "$res"
 	printf 'daemon\ttests/red-testd (plays redd on one kernel)\n'
 	printf 'c1\twriter in an epoch with members, the region written once in it (every chunk stable), not the no-member fast path\n'
 	printf 'c2\teach config in a fresh epoch with fresh copiers; copiers-0 = its only member left (STABILIZE round trip, no preserve); 4k first writes one per chunk, at its start, random order, no chunk twice (replayed iolog), 1m sequential; first-write jobs stop at the end of the region (%s MiB) or of the run time, never rewrite; stable = same job, region written once in the copiers-2 epoch\n' "$S_F1"
+	printf 'c2a\tsequential first writes, 1 MiB and 4 KiB at qd 1, one copier; ahead-0 = writer table without stabilize_ahead, ahead-64 = with stabilize_ahead 64; new writer and fresh epoch per job\n'
 	printf 'c3\tdevices re-created per job on the same zram device; read-store and rewrite in %s MiB written through the device first; firstwrite as c2\n' "$S_P"
 	printf 'c4\tper chunk size a new writer and one copier; firstwrite-4k-qd1 one write per chunk, firstwrite-1m-qd1 sequential\n'
 	printf 'c4_preserve\tpreserve-4k-qd1: preserve_us = p50 completion latency of firstwrite-4k-qd1 with one copier minus that of the same job after the copier left (the STABILIZE round trip without a preserve); preserve_mean_us the same with means\n'
@@ -417,6 +424,30 @@ if has_part c2; then
 		flush
 	done
 	copiers_down
+fi
+
+# ---- c2a ---------------------------------------------------------------
+if has_part c2a; then
+	say "c2a: sequential first writes with one copier, stabilize_ahead 0 and 64"
+	for rep in $(seq 1 "$reps"); do
+		for wl in seqwrite-1m-qd1 seqwrite-4k-qd1; do
+			read -r rw bs qd <<<"$(wl_args "$wl")"
+			for cfg in ahead-0 ahead-64; do
+				writer_down
+				writer_up "$chunk" "${cfg#ahead-}"
+				fresh_epoch 1
+				s0=$(stab_count) p0=$(field "$W" 9)
+				fio_run "/dev/mapper/$W $rw $bs $qd $R_F1 $S_F1 size"
+				ns=$(($(stab_count) - s0)) nc=$(($(field "$W" 9) - p0))
+				[ "$ns" -gt 0 ] || die "c2a $wl $cfg: no stabilization"
+				emit 0 c2a "$wl" "$cfg" "$rep" "stabilize=$ns" "chunks=$nc" \
+					"chunks_per_stabilize=$(awk -v a="$ns" -v b="$nc" 'BEGIN { printf "%.3f", b / a }')"
+			done
+		done
+		flush
+	done
+	writer_down
+	writer_up "$chunk"
 fi
 
 # ---- c3 ----------------------------------------------------------------
