@@ -427,19 +427,18 @@ done
 say "node 3 leaves both clusters"
 cmd 3 del R
 cmd 3 del S
-for rep in $(seq 1 "$REPS"); do
-	for c in R S; do
-		say "replica-add at scale $SMALL, rep $rep, $(name_of "$c")"
-		bench_add "$c" "$SMALL" replica-add-s10 "$rep"
+add_rounds() {	# add_rounds SCALE WORKLOAD: dm-red and shared nothing alternating
+	local rep c
+	for rep in $(seq 1 "$REPS"); do
+		for c in R S; do
+			say "replica-add at scale $1, rep $rep, $(name_of "$c")"
+			bench_add "$c" "$1" "$2" "$rep"
+		done
 	done
-done
+}
+add_rounds "$SMALL" replica-add-s10
 init_both "$LARGE"
-for rep in $(seq 1 "$REPS"); do
-	for c in R S; do
-		say "replica-add at scale $LARGE, rep $rep, $(name_of "$c")"
-		bench_add "$c" "$LARGE" replica-add-s50 "$rep"
-	done
-done
+add_rounds "$LARGE" replica-add-s50
 say "the end: standbys first, then the primaries and the writer"
 cmd "2 3" end
 pg_stop R

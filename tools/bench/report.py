@@ -44,8 +44,6 @@ CMPS = {
            "shared-nothing", ["shared-nothing", "dm-red"]),
 }
 
-# Metrics where lower is better (for the "better/worse" wording only).
-LOWER_BETTER = ("lat_", "seconds", "bytes", "per_tx", "per_ktx", "per_chunk")
 
 METRIC_ORDER = ["iops", "mibs", "lat_p50_us", "lat_p99_us", "tps",
                 "bytes_per_tx", "stored_bytes", "store_orig_bytes_per_ktx",
@@ -55,10 +53,6 @@ METRIC_ORDER = ["iops", "mibs", "lat_p50_us", "lat_p99_us", "tps",
 
 class InputError(Exception):
     pass
-
-
-def lower_is_better(metric):
-    return any(metric.startswith(p) or p in metric for p in LOWER_BETTER)
 
 
 def chunk_bytes(config):
