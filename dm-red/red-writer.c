@@ -134,6 +134,22 @@ static struct red_stab *red_stab_find(struct red_writer *w, u64 chunk)
 	return NULL;
 }
 
+/*
+ * Start stabilizing @chunk with the preallocated entry @st: hash it and put
+ * it on @queue (w->unsent or w->unsent_ahead) for the next batch.  Called
+ * under w->lock, for a chunk neither stable nor already being stabilized.
+ */
+static struct red_stab *red_stab_add(struct red_writer *w, struct red_stab *st,
+				     u64 chunk, struct list_head *queue)
+{
+	st->chunk = chunk;
+	bio_list_init(&st->bios);
+	INIT_LIST_HEAD(&st->wbs);
+	hlist_add_head(&st->hnode, &w->stabs[red_hash(chunk)]);
+	list_add_tail(&st->unsent, queue);
+	return st;
+}
+
 static void red_bio_chunks(struct red_dev *rd, struct bio *bio, u64 *first,
 			   u64 *last)
 {
@@ -321,11 +337,7 @@ again:
 			st = list_first_entry(&spare, struct red_stab, unsent);
 			list_del(&st->unsent);
 			nr_spare--;
-			st->chunk = c;
-			bio_list_init(&st->bios);
-			INIT_LIST_HEAD(&st->wbs);
-			hlist_add_head(&st->hnode, &w->stabs[red_hash(c)]);
-			list_add_tail(&st->unsent, &w->unsent);
+			red_stab_add(w, st, c, &w->unsent);
 		}
 		if (!wait_on)
 			wait_on = st;
@@ -337,11 +349,7 @@ again:
 		st = list_first_entry(&spare, struct red_stab, unsent);
 		list_del(&st->unsent);
 		nr_spare--;
-		st->chunk = c;
-		bio_list_init(&st->bios);
-		INIT_LIST_HEAD(&st->wbs);
-		hlist_add_head(&st->hnode, &w->stabs[red_hash(c)]);
-		list_add_tail(&st->unsent, &w->unsent_ahead);
+		red_stab_add(w, st, c, &w->unsent_ahead);
 	}
 	red_writer_ahead_seen(rd, pb, first, ahead);
 
@@ -554,13 +562,8 @@ void red_writer_wb_route(struct red_dev *rd, struct red_wb *wb)
 	}
 	st = red_stab_find(w, wb->chunk);
 	if (!st) {
-		st = spare;
+		st = red_stab_add(w, spare, wb->chunk, &w->unsent);
 		spare = NULL;
-		st->chunk = wb->chunk;
-		bio_list_init(&st->bios);
-		INIT_LIST_HEAD(&st->wbs);
-		hlist_add_head(&st->hnode, &w->stabs[red_hash(st->chunk)]);
-		list_add_tail(&st->unsent, &w->unsent);
 	}
 	list_add_tail(&wb->list, &st->wbs);
 out:
