@@ -19,7 +19,8 @@
 #
 # Exit status: the guest command's exit status, except
 #   124  time-out (no RED-GUEST-EXIT marker)
-#   125  guest died (panic, crash, QEMU error) before the marker
+#   125  guest died (panic, crash, QEMU error) before the marker (a kernel
+#        that dies before the guest init starts is booted again, twice at most)
 #   1    command succeeded but the kernel logged a problem report
 #        (see tools/vm/check-dmesg.sh); non-zero command status is kept.
 set -euo pipefail
@@ -120,30 +121,56 @@ qemu=(qemu-system-x86_64 -accel tcg -nodefaults -no-user-config -nographic
 
 echo "run-guest: kernel $kver, ${mem} MiB, $smp vCPU, time-out ${tmo}s, log $log" >&2
 start=$(date +%s)
-: >"$log"
-# QEMU's serial output goes through a FIFO to a filter that strips \r,
-# appends to the log and echoes (minus the dmesg dump) to stdout.  QEMU runs
-# in the background so that a TERM/INT to this script stops it at once.
 mkfifo "$tmp/out"
-sed -u 's/\r//g' <"$tmp/out" | tee -a "$log" |
-	if [ "${RED_SHOW_DMESG:-0}" = 1 ]; then cat; else
-		sed -u '/^RED-DMESG-BEGIN$/,/^RED-DMESG-END$/d'
-	fi &
-fpid=$!
-timeout --foreground -k 15 "$tmo" "${qemu[@]}" </dev/null >"$tmp/out" 2>"$tmp/qemu.err" &
-qpid=$!
-qrc=0
-wait "$qpid" || qrc=$?
-qpid=''
-wait "$fpid" || :
+# A kernel that dies while booting, before the guest init prints
+# RED-GUEST-START, has run none of this project's code (dm-red is loaded by
+# the command, later).  Multi-threaded TCG very rarely loses a cross-vCPU
+# code patch at boot ("Oops: int3" in a just-patched static branch): such a
+# boot is tried again, at most twice, and its logs are kept as
+# LOG.earlyN.log / LOG.earlyN.console.log.  Any death after RED-GUEST-START
+# is a failure.
+max_boots=3
+boot=1
+while :; do
+	: >"$log"
+	rm -f "$conlog"
+	# QEMU's serial output goes through a FIFO to a filter that strips \r,
+	# appends to the log and echoes (minus the dmesg dump) to stdout.  QEMU
+	# runs in the background so that a TERM/INT to this script stops it.
+	sed -u 's/\r//g' <"$tmp/out" | tee -a "$log" |
+		if [ "${RED_SHOW_DMESG:-0}" = 1 ]; then cat; else
+			sed -u '/^RED-DMESG-BEGIN$/,/^RED-DMESG-END$/d'
+		fi &
+	fpid=$!
+	timeout --foreground -k 15 "$tmo" "${qemu[@]}" </dev/null >"$tmp/out" 2>"$tmp/qemu.err" &
+	qpid=$!
+	qrc=0
+	wait "$qpid" || qrc=$?
+	qpid=''
+	wait "$fpid" || :
+	[ -f "$conlog" ] && sed -i 's/\r//g' "$conlog"
+	if [ "$boot" -lt "$max_boots" ] && [ "$qrc" -ne 124 ] && [ "$qrc" -ne 137 ] &&
+		[ ! -s "$tmp/qemu.err" ] && ! grep -aq '^RED-GUEST-START$' "$log" &&
+		grep -aq 'Kernel panic' "$conlog" 2>/dev/null &&
+		! grep -aq 'dm_red' "$conlog"; then
+		early=${log%.log}.early$boot
+		mv "$log" "$early.log"
+		mv "$conlog" "$early.console.log"
+		{
+			echo "run-guest: WARNING: the kernel died while booting, before the guest init ran"
+			echo "run-guest: (no dm-red code had run; boot $boot of at most $max_boots); booting again."
+			echo "run-guest: that boot's kernel log: $early.console.log"
+			grep -a -m3 -e 'Oops' -e 'Kernel panic' -e 'RIP:' "$early.console.log" | sed 's/^/  | /' || :
+		} >&2
+		boot=$((boot + 1))
+		continue
+	fi
+	break
+done
 end=$(date +%s)
-[ -f "$conlog" ] && sed -i 's/\r//g' "$conlog"
-if [ -s "$tmp/qemu.err" ]; then
-	echo "run-guest: QEMU stderr:" >&2
-	sed 's/^/  | /' "$tmp/qemu.err" >&2
-	cat "$tmp/qemu.err" >>"$log"
+if [ "$boot" -gt 1 ]; then
+	echo "run-guest: note: boot $boot of $max_boots (earlier boots died before the guest init)" >>"$log"
 fi
-
 marker=$(grep -a -m1 '^RED-GUEST-EXIT [0-9]*$' "$log" || :)
 if [ -z "$marker" ]; then
 	if [ "$qrc" -eq 124 ] || [ "$qrc" -eq 137 ]; then
