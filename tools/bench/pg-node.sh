@@ -23,7 +23,10 @@
 #   replica-add-s<small>  node 3 leaves both clusters, then per rep, R then
 #            S: node 3 becomes a standby again, timed until it streams
 #   replica-add-s<large>  both databases re-made at the large scale with
-#            node 2's standbys in place, then as above.  The workloads run
+#            no standby (node 2 leaves both clusters and commits are local
+#            meanwhile: a 2 GiB TCG guest holding a copier's store of the
+#            whole re-init plus a standby replaying it ran out of memory),
+#            node 2 back as a standby of both, then as above.  The workloads run
 #            one after the other, not interleaved per rep: each large-scale
 #            init takes minutes under TCG, so the scale changes once.
 # Environment (from pg.sh): RED_BENCH_REPS, RED_BENCH_T (pgbench seconds),
@@ -437,7 +440,23 @@ add_rounds() {	# add_rounds SCALE WORKLOAD: dm-red and shared nothing alternatin
 	done
 }
 add_rounds "$SMALL" replica-add-s10
+sync_names() { # VALUE: synchronous_standby_names of both primaries
+	local c
+	for c in R S; do
+		q "$c" "alter system set synchronous_standby_names = '$1'" >/dev/null
+		q "$c" "select pg_reload_conf()" >/dev/null
+	done
+}
+say "node 2 leaves both clusters for the re-init at scale $LARGE (commits local meanwhile)"
+sync_names ''
+cmd 2 del R
+cmd 2 del S
 init_both "$LARGE"
+for c in R S; do
+	cmd 2 add "$c"
+	say "node 2 is a standby of $(name_of "$c") again: ${res[2]}"
+done
+sync_names 'ANY 1 (n2, n3)'
 add_rounds "$LARGE" replica-add-s50
 say "the end: standbys first, then the primaries and the writer"
 cmd "2 3" end
