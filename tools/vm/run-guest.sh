@@ -168,6 +168,11 @@ while :; do
 	break
 done
 end=$(date +%s)
+if [ -s "$tmp/qemu.err" ]; then
+	echo "run-guest: QEMU stderr:" >&2
+	sed 's/^/  | /' "$tmp/qemu.err" >&2
+	cat "$tmp/qemu.err" >>"$log"
+fi
 if [ "$boot" -gt 1 ]; then
 	echo "run-guest: note: boot $boot of $max_boots (earlier boots died before the guest init)" >>"$log"
 fi
