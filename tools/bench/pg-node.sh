@@ -333,6 +333,13 @@ pg_init() { # C SCALE
 		>"$work/pgbench-i-$1.out" 2>&1 || { cat "$work/pgbench-i-$1.out" >&2; return 1; }
 	q "$1" checkpoint >/dev/null
 }
+sync_names() { # VALUE: synchronous_standby_names of both primaries
+	local c
+	for c in R S; do
+		q "$c" "alter system set synchronous_standby_names = '$1'" >/dev/null
+		q "$c" "select pg_reload_conf()" >/dev/null
+	done
+}
 init_both() { # SCALE: both primaries at once (not measured)
 	local t pr ps
 	t=$(now)
@@ -398,10 +405,7 @@ init_both "$SMALL"
 post primary-ready
 await 2 standby-ready || abort "node 2 is no standby"
 await 3 standby-ready || abort "node 3 is no standby"
-for c in R S; do
-	q "$c" "alter system set synchronous_standby_names = 'ANY 1 (n2, n3)'" >/dev/null
-	q "$c" "select pg_reload_conf()" >/dev/null
-done
+sync_names 'ANY 1 (n2, n3)'
 sleep 2
 for c in R S; do
 	say "$(name_of "$c"): $(q "$c" "select string_agg(application_name || ':' || sync_state, ' ') from pg_stat_replication")"
@@ -440,13 +444,6 @@ add_rounds() {	# add_rounds SCALE WORKLOAD: dm-red and shared nothing alternatin
 	done
 }
 add_rounds "$SMALL" replica-add-s10
-sync_names() { # VALUE: synchronous_standby_names of both primaries
-	local c
-	for c in R S; do
-		q "$c" "alter system set synchronous_standby_names = '$1'" >/dev/null
-		q "$c" "select pg_reload_conf()" >/dev/null
-	done
-}
 say "node 2 leaves both clusters for the re-init at scale $LARGE (commits local meanwhile)"
 sync_names ''
 cmd 2 del R

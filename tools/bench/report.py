@@ -44,7 +44,6 @@ CMPS = {
            "shared-nothing", ["shared-nothing", "dm-red"]),
 }
 
-
 METRIC_ORDER = ["iops", "mibs", "lat_p50_us", "lat_p99_us", "tps",
                 "bytes_per_tx", "stored_bytes", "store_orig_bytes_per_ktx",
                 "store_mem_bytes_per_ktx", "seconds", "stabilize_per_chunk",
