@@ -6,7 +6,11 @@
 # Usage:
 #   tools/vm/run-guest.sh --kver KVER [--mem MiB] [--smp N] [--timeout SEC]
 #       [--log FILE] [--env NAME=VALUE]... [--cwd DIR] [--qemu-arg ARG]...
-#       -- CMD [ARGS...]
+#       [--tcg-thread multi|single] -- CMD [ARGS...]
+#
+# --tcg-thread picks QEMU's TCG threading: multi (the default, one host
+# thread per vCPU) or single (every vCPU of the guest on one host thread,
+# interleaved).  See tools/vm/run-cluster.sh for when single is used.
 #
 # The guest runs CMD with cwd = the repo root (or --cwd), PATH including
 # /usr/sbin:/sbin, DM_DISABLE_UDEV=1, HOME=/tmp, RED_GUEST=1, RED_KVER=KVER,
@@ -29,12 +33,12 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 repo=$(cd "$here/../.." && pwd -P)
 
 usage() {
-	sed -n '6,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+	sed -n '6,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 die() { echo "run-guest: $*" >&2; exit 2; }
 
-kver='' mem=2048 smp=2 tmo=600 log='' cwd=$repo
+kver='' mem=2048 smp=2 tmo=600 log='' cwd=$repo tcg_thread=multi
 envs=() qextra=()
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -46,6 +50,7 @@ while [ $# -gt 0 ]; do
 	--env) envs+=("${2:?}"); shift 2 ;;
 	--cwd) cwd=${2:?}; shift 2 ;;
 	--qemu-arg) qextra+=("${2:?}"); shift 2 ;;
+	--tcg-thread) tcg_thread=${2:?}; shift 2 ;;
 	--) shift; break ;;
 	-h | --help) usage ;;
 	*) echo "run-guest: unknown argument $1" >&2; usage ;;
@@ -54,6 +59,7 @@ done
 [ -n "$kver" ] || die "--kver is required"
 [ $# -gt 0 ] || die "no command given after --"
 case $mem$smp$tmo in *[!0-9]*) die "--mem/--smp/--timeout take integers" ;; esac
+case $tcg_thread in multi | single) ;; *) die "--tcg-thread takes multi or single, not '$tcg_thread'" ;; esac
 for e in "${envs[@]}"; do
 	[[ $e =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || die "bad --env '$e' (want NAME=VALUE)"
 done
@@ -112,14 +118,23 @@ append+=" sysctl.kernel.hung_task_timeout_secs=30 mitigations=off"
 append+=" no_timer_check"
 append+=" red.cmd=$tmp/cmd.sh red.repo=$repo"
 
-qemu=(qemu-system-x86_64 -accel tcg -nodefaults -no-user-config -nographic
-	-cpu max -m "$mem" -smp "$smp"
+# cx16=off: QEMU 7.2's TCG CMPXCHG16B (Debian 12's qemu-system-x86) builds
+# EFLAGS from a stale lazy condition-code state: after e.g. "add %rdi,%rax"
+# the flags it leaves can be the low half of %rdi, reserved bits, TF and DF
+# included.  The guest kernel's SLUB fast path runs it all the time; two
+# pg3 runs on 6.12 died of it (a double fault, and a kernel single-step #DB
+# then a WARN), both in kmem_cache_alloc right after the CMPXCHG16B, with
+# EFLAGS equal to the low half of a pointer.  tools/vm/tcg-cx16-flags.c
+# shows it from user space.  Without CX16 the kernel uses its own
+# pushf/cli emulation of the per-CPU cmpxchg16b instead.
+qemu=(qemu-system-x86_64 -accel "tcg,thread=$tcg_thread" -nodefaults -no-user-config -nographic
+	-cpu 'max,cx16=off' -m "$mem" -smp "$smp"
 	-kernel "$kernel" -initrd "$initrd" -append "$append"
 	-serial "file:$conlog" -serial stdio
 	-virtfs 'local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap'
 	-nic none -no-reboot "${qextra[@]}")
 
-echo "run-guest: kernel $kver, ${mem} MiB, $smp vCPU, time-out ${tmo}s, log $log" >&2
+echo "run-guest: kernel $kver, ${mem} MiB, $smp vCPU (TCG $tcg_thread-threaded), time-out ${tmo}s, log $log" >&2
 start=$(date +%s)
 mkfifo "$tmp/out"
 # A kernel that dies while booting, before the guest init prints
