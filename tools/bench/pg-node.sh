@@ -443,7 +443,7 @@ add_rounds() {	# add_rounds SCALE WORKLOAD: dm-red and shared nothing alternatin
 		done
 	done
 }
-add_rounds "$SMALL" replica-add-s10
+add_rounds "$SMALL" "replica-add-s$SMALL"
 say "node 2 leaves both clusters for the re-init at scale $LARGE (commits local meanwhile)"
 sync_names ''
 cmd 2 del R
@@ -454,7 +454,7 @@ for c in R S; do
 	say "node 2 is a standby of $(name_of "$c") again: ${res[2]}"
 done
 sync_names 'ANY 1 (n2, n3)'
-add_rounds "$LARGE" replica-add-s50
+add_rounds "$LARGE" "replica-add-s$LARGE"
 say "the end: standbys first, then the primaries and the writer"
 cmd "2 3" end
 pg_stop R

@@ -15,7 +15,7 @@
 #               scale)
 #   --out FILE  raw lines (default build/bench/raw-pg-K.jsonl)
 # Workloads: pgbench (tps, bytes_per_tx, stored_bytes, store_*_per_ktx),
-# replica-add-s10 and replica-add-s50 (seconds, db_bytes).  Needs
+# replica-add-sS for each of the two scales S (seconds, db_bytes).  Needs
 # PostgreSQL 15 on the host (the guests see the host's root).  Logs:
 # build/logs/bench-pg-K.out and build/logs/bench-pg-K/ (per node).  Exit 0
 # only when every expected line arrived and every guest finished cleanly.
@@ -86,9 +86,10 @@ rm -f "$lun" "$logdir"/node-[0-9]-disk.img
 
 sed -n 's/^\[n1\] \(BENCH\(INFO\)\{0,1\} {.*}\)$/\1/p' "$log" >"$out.tmp"
 # every expected line, each one JSON
-missing=$(python3 - "$out.tmp" "$reps" <<'EOF'
+missing=$(python3 - "$out.tmp" "$reps" "$scales" <<'EOF'
 import json, sys
-want = {(w, c, r) for w in ("pgbench", "replica-add-s10", "replica-add-s50")
+adds = tuple("replica-add-s" + s for s in sys.argv[3].split())
+want = {(w, c, r) for w in ("pgbench",) + adds
         for c in ("dm-red", "shared-nothing") for r in range(1, int(sys.argv[2]) + 1)}
 info = 0
 for line in open(sys.argv[1]):

@@ -89,6 +89,35 @@ class ReportTest(unittest.TestCase):
         self.assertAlmostEqual(g50["value"], 13.636, places=3)
         self.assertTrue(goals["dm-red replica add, scale 50 / scale 10 time"]["met"])
 
+    def test_c5_quick_scales(self):
+        # --quick runs scales 2 and 5: the goal is on the larger one, and 10
+        # sorts before 5 as a string but not as a scale
+        p = self.raw([
+            line("c5", "replica-add-s2", "dm-red", 1, seconds=20),
+            line("c5", "replica-add-s2", "shared-nothing", 1, seconds=30),
+            line("c5", "replica-add-s5", "dm-red", 1, seconds=40),
+            line("c5", "replica-add-s5", "shared-nothing", 1, seconds=50),
+        ])
+        s = report.summarize(report.read_raw([p])[0])
+        goals = {g["what"]: g for g in report.check_goals(s)}
+        g5 = goals["replica-add-s5: pg_basebackup time / dm-red copier join time"]
+        self.assertFalse(g5["met"])
+        self.assertEqual(g5["goal"], ">= 10x faster")
+        self.assertTrue(goals["replica-add-s2: pg_basebackup time / dm-red copier join time"]["met"])
+        const = goals["dm-red replica add, scale 5 / scale 2 time"]
+        self.assertFalse(const["met"])
+        self.assertEqual(const["value"], 2.0)
+        p = self.raw([
+            line("c5", "replica-add-s5", "dm-red", 1, seconds=10),
+            line("c5", "replica-add-s5", "shared-nothing", 1, seconds=20),
+            line("c5", "replica-add-s10", "dm-red", 1, seconds=10),
+            line("c5", "replica-add-s10", "shared-nothing", 1, seconds=200),
+        ])
+        s = report.summarize(report.read_raw([p])[0])
+        goals = {g["what"]: g for g in report.check_goals(s)}
+        self.assertTrue(goals["replica-add-s10: pg_basebackup time / dm-red copier join time"]["met"])
+        self.assertIn("dm-red replica add, scale 10 / scale 5 time", goals)
+
     def test_chunk_order(self):
         self.assertEqual(report.chunk_bytes("chunk-4k"), 4096)
         self.assertEqual(report.chunk_bytes("chunk-1m"), 1 << 20)
