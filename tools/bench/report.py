@@ -179,9 +179,9 @@ def check_goals(s):
         add("c5", f"{wl}: pg_basebackup time / dm-red copier join time", r, goal,
             r is not None and (r >= 10 if top else True))
     if len(adds) > 1:
-        (ns, small), (nl, large) = adds[0], adds[-1]
-        small = c5[small].get("dm-red", {}).get("seconds")
-        large = c5[large].get("dm-red", {}).get("seconds")
+        (ns, wls), (nl, wll) = adds[0], adds[-1]
+        small = c5[wls].get("dm-red", {}).get("seconds")
+        large = c5[wll].get("dm-red", {}).get("seconds")
         if small and large:
             r = large["median"] / small["median"] if small["median"] else None
             add("c5", f"dm-red replica add, scale {nl} / scale {ns} time", r,

@@ -31,6 +31,18 @@ class ReportTest(unittest.TestCase):
             f.write("\n".join(lines) + "\n")
         return path
 
+    def goals_of(self, lines):
+        """The goals report.py checks on LINES, by their "what"."""
+        s = report.summarize(report.read_raw([self.raw(lines)])[0])
+        return {g["what"]: g for g in report.check_goals(s)}
+
+    @staticmethod
+    def adds(scale, red_s, sn_s):
+        """A replica add at SCALE: dm-red and shared-nothing seconds."""
+        wl = f"replica-add-s{scale}"
+        return [line("c5", wl, "dm-red", 1, seconds=red_s),
+                line("c5", wl, "shared-nothing", 1, seconds=sn_s)]
+
     def test_median_spread_and_ratio(self):
         p = self.raw([
             'BENCHINFO {"kernel":"6.12","fio":"3.33"}',
@@ -73,16 +85,10 @@ class ReportTest(unittest.TestCase):
         self.assertIn("1 missed", text)
 
     def test_c5_goals(self):
-        p = self.raw([
+        goals = self.goals_of([
             line("c5", "pgbench", "dm-red", 1, bytes_per_tx=12000, tps=50),
             line("c5", "pgbench", "shared-nothing", 1, bytes_per_tx=33000, tps=48),
-            line("c5", "replica-add-s10", "dm-red", 1, seconds=20),
-            line("c5", "replica-add-s10", "shared-nothing", 1, seconds=60),
-            line("c5", "replica-add-s50", "dm-red", 1, seconds=22),
-            line("c5", "replica-add-s50", "shared-nothing", 1, seconds=300),
-        ])
-        s = report.summarize(report.read_raw([p])[0])
-        goals = {g["what"]: g for g in report.check_goals(s)}
+        ] + self.adds(10, 20, 60) + self.adds(50, 22, 300))
         self.assertTrue(goals["bytes written per transaction, dm-red/shared-nothing"]["met"])
         g50 = goals["replica-add-s50: pg_basebackup time / dm-red copier join time"]
         self.assertTrue(g50["met"])
@@ -92,14 +98,7 @@ class ReportTest(unittest.TestCase):
     def test_c5_quick_scales(self):
         # --quick runs scales 2 and 5: the goal is on the larger one, and 10
         # sorts before 5 as a string but not as a scale
-        p = self.raw([
-            line("c5", "replica-add-s2", "dm-red", 1, seconds=20),
-            line("c5", "replica-add-s2", "shared-nothing", 1, seconds=30),
-            line("c5", "replica-add-s5", "dm-red", 1, seconds=40),
-            line("c5", "replica-add-s5", "shared-nothing", 1, seconds=50),
-        ])
-        s = report.summarize(report.read_raw([p])[0])
-        goals = {g["what"]: g for g in report.check_goals(s)}
+        goals = self.goals_of(self.adds(2, 20, 30) + self.adds(5, 40, 50))
         g5 = goals["replica-add-s5: pg_basebackup time / dm-red copier join time"]
         self.assertFalse(g5["met"])
         self.assertEqual(g5["goal"], ">= 10x faster")
@@ -107,14 +106,7 @@ class ReportTest(unittest.TestCase):
         const = goals["dm-red replica add, scale 5 / scale 2 time"]
         self.assertFalse(const["met"])
         self.assertEqual(const["value"], 2.0)
-        p = self.raw([
-            line("c5", "replica-add-s5", "dm-red", 1, seconds=10),
-            line("c5", "replica-add-s5", "shared-nothing", 1, seconds=20),
-            line("c5", "replica-add-s10", "dm-red", 1, seconds=10),
-            line("c5", "replica-add-s10", "shared-nothing", 1, seconds=200),
-        ])
-        s = report.summarize(report.read_raw([p])[0])
-        goals = {g["what"]: g for g in report.check_goals(s)}
+        goals = self.goals_of(self.adds(5, 10, 20) + self.adds(10, 10, 200))
         self.assertTrue(goals["replica-add-s10: pg_basebackup time / dm-red copier join time"]["met"])
         self.assertIn("dm-red replica add, scale 10 / scale 5 time", goals)
 

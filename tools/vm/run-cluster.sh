@@ -28,10 +28,11 @@
 #   --tcg-thread M   QEMU's TCG threading for every guest (run-guest.sh):
 #                    auto (default) is single when the guests' vCPUs together
 #                    outnumber the host's CPUs, else multi.  On an
-#                    overcommitted host, single-threaded TCG is faster (the
-#                    three-node PostgreSQL check: 600 s against 759 s) and
-#                    cannot lose a cross-vCPU code patch (seen once as an
-#                    "Oops: int3" at boot); each guest's vCPUs still run
+#                    overcommitted host, single-threaded TCG was faster (the
+#                    three-node PostgreSQL check, clean-clone runs: 655 s
+#                    against 833 s on 6.1, 715 s against 759 s on 6.12) and has no
+#                    cross-vCPU races in the emulator (the suspected cause
+#                    of an "Oops: int3" at boot); each guest's vCPUs still run
 #                    interleaved, so guest SMP code is still exercised, and
 #                    the single-guest suites (tools/vm/check.sh) keep
 #                    multi-threaded TCG.

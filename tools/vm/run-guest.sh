@@ -122,9 +122,9 @@ append+=" red.cmd=$tmp/cmd.sh red.repo=$repo"
 # EFLAGS from a stale lazy condition-code state: after e.g. "add %rdi,%rax"
 # the flags it leaves can be the low half of %rdi, reserved bits, TF and DF
 # included.  The guest kernel's SLUB fast path runs it all the time; two
-# pg3 runs on 6.12 died of it (a double fault, and a kernel single-step #DB
-# then a WARN), both in kmem_cache_alloc right after the CMPXCHG16B, with
-# EFLAGS equal to the low half of a pointer.  tools/vm/tcg-cx16-flags.c
+# pg3 runs on 6.12 failed on it (a double fault; a kernel single-step #DB
+# and then a WARN), both in kmem_cache_alloc right after the CMPXCHG16B,
+# with EFLAGS equal to the low half of a pointer.  tools/vm/tcg-cx16-flags.c
 # shows it from user space.  Without CX16 the kernel uses its own
 # pushf/cli emulation of the per-CPU cmpxchg16b instead.
 qemu=(qemu-system-x86_64 -accel "tcg,thread=$tcg_thread" -nodefaults -no-user-config -nographic

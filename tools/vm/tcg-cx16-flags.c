@@ -6,14 +6,16 @@
  * popf leaves the emulator's flags state as "EFLAGS held whole"; the add
  * then puts %r8 where that state is read from, without recording that the
  * state changed; a CMPXCHG16B that reads the stale state takes %r8 for the
- * flags.  A real CPU, and a fixed QEMU, give only the arithmetic flags.
+ * flags.  The host's own CPU gives only the arithmetic flags (0 of 1000).
  *
- *   gcc -O2 -static -o /tmp/tcg-cx16-flags tools/vm/tcg-cx16-flags.c
+ *   mkdir -p build/diag
+ *   gcc -O2 -static -o build/diag/tcg-cx16-flags tools/vm/tcg-cx16-flags.c
  *   tools/vm/run-guest.sh --kver KVER --smp 1 --qemu-arg -cpu \
- *       --qemu-arg max -- /tmp/...   (the path must be inside the repo:
- *       the guest's /tmp is its own)
+ *       --qemu-arg max -- build/diag/tcg-cx16-flags
  *
- * QEMU 7.2 (Debian 12) prints "1000 of 1000" and exits 1; with
+ * (the binary must be under the repo: the guest sees the host's root, but
+ * its /tmp is its own; the later -cpu overrides run-guest.sh's).  QEMU 7.2
+ * (Debian 12) prints "1000 of 1000" and exits 1; with run-guest.sh's own
  * -cpu max,cx16=off the instruction does not exist and the program dies of
  * SIGILL (exit 132).
  */
