@@ -360,27 +360,288 @@ static void red_pending_complete(struct red_dev *rd, struct red_pending *pe)
 	red_pending_free(pe);
 }
 
+/*
+ * The copy of a run of pending exceptions (one or more, linked by
+ * run_next) is done: queue each for completion.  The worker frees them
+ * only after taking the completing list under the lock held here, so
+ * run_next is read before each is queued.
+ */
 static void red_kcopyd_done(int read_err, unsigned long write_err,
 			    void *context)
 {
-	struct red_pending *pe = context;
+	struct red_pending *pe = context, *next;
 	struct red_dev *rd = pe->rd;
 	struct red_copier *c = &rd->c;
 	unsigned long flags;
 
 	spin_lock_irqsave(&c->lock, flags);
-	if (read_err || write_err)
-		pe->error = -EIO;
-	red_pending_queue_locked(rd, pe);
+	for (; pe; pe = next) {
+		next = pe->run_next;
+		if (read_err || write_err)
+			pe->error = -EIO;
+		red_pending_queue_locked(rd, pe);
+	}
 	spin_unlock_irqrestore(&c->lock, flags);
 	red_copier_kick(rd);
 }
 
-/* Copy the chunk from the LUN into its place in the store. */
+/* Copy one chunk from the LUN into its place in the store. */
 static void red_copy_start(struct red_dev *rd, struct red_pending *pe)
 {
-	red_copy_chunk(rd, rd->lun->bdev, pe->chunk, rd->store->bdev,
-		       pe->exc->store_chunk, red_kcopyd_done, pe);
+	pe->run_next = NULL;
+	red_copy_chunks(rd, rd->lun->bdev, pe->chunk, rd->store->bdev,
+			pe->exc->store_chunk, 1, red_kcopyd_done, pe);
+}
+
+/*
+ * A run: pending exceptions started by preserve requests whose chunks
+ * follow each other both on the LUN and in the store (the store is a bump
+ * allocator, so the chunks of a range usually do).  One copy fills them
+ * all: for a 1 MiB write of 64 KiB chunks, one 1 MiB copy instead of 16
+ * of 64 KiB (red_copy_start_fast, or kcopyd).
+ * Built and started by the worker only; its pending exceptions cannot
+ * complete before the copy starts, so they stay valid meanwhile.  A run
+ * is at most RED_RUN_SECTORS long (and at least one chunk): a read of the
+ * copier that waits for one chunk waits for the whole run.
+ */
+#define RED_RUN_SECTORS 2048	/* 1 MiB */
+
+struct red_run {
+	struct red_pending *first;
+	struct red_pending *last;
+	unsigned int nr;
+};
+
+/*
+ * The copy of a run, when memory allows (else kcopyd does it): one read of
+ * the whole run from the LUN into pages of its own, then the writes to the
+ * store in pieces of RED_PIECE_SECTORS, each from a work item of an unbound
+ * workqueue.  A store of zram compresses in the context that submits the
+ * write, and kcopyd submits all of one client's writes from one work item:
+ * with pieces, a run's compression runs on as many CPUs as are free.
+ *
+ * 1. red_copy_start_fast: take the pages (counted in copy_pages, at most
+ *    RED_COPY_MAX_PAGES per copier: beyond that, or when an allocation
+ *    fails, the run goes to kcopyd and its reserved pages), read the run.
+ * 2. red_copy_read_done: queue the write pieces (or, on a read error,
+ *    finish at once).
+ * 3. red_copy_piece: write one piece; red_copy_piece_done counts them.
+ * 4. red_copy_finish: free the pages and, under the lock, give back
+ *    copy_pages, queue the pending exceptions and kick the worker; nothing
+ *    of the device is touched after the unlock, so red_copier_exit, which
+ *    waits for copy_pages to reach 0 under the same lock, may then go on.
+ */
+#define RED_PIECE_SECTORS	256	/* 128 KiB */
+#define RED_COPY_MAX_PAGES	2048	/* 8 MiB per copier */
+#define RED_PIECES_MAX		(RED_RUN_SECTORS / RED_PIECE_SECTORS)
+
+struct red_copy;
+
+struct red_piece {
+	struct work_struct work;
+	struct red_copy *cp;
+	unsigned int index;
+};
+
+struct red_copy {
+	struct red_dev *rd;
+	struct red_pending *first;	/* the run, linked by run_next */
+	sector_t from;			/* on the LUN */
+	sector_t to;			/* in the store */
+	unsigned int sectors;
+	unsigned int nr_pages;
+	unsigned int nr_pieces;
+	atomic_t pieces_left;
+	int error;			/* cmpxchg */
+	struct red_piece piece[RED_PIECES_MAX];
+	struct page_list pl[];
+};
+
+static void red_copy_finish(struct red_copy *cp)
+{
+	struct red_dev *rd = cp->rd;
+	struct red_pending *pe = cp->first, *next;
+	struct red_copier *c = &rd->c;
+	unsigned int i, nr_pages = cp->nr_pages;
+	int error = cp->error;
+	unsigned long flags;
+
+	for (i = 0; i < nr_pages; i++)
+		__free_page(cp->pl[i].page);
+	kfree(cp);
+
+	/* 4 */
+	spin_lock_irqsave(&c->lock, flags);
+	c->copy_pages -= nr_pages;
+	for (; pe; pe = next) {
+		next = pe->run_next;
+		if (error)
+			pe->error = -EIO;
+		red_pending_queue_locked(rd, pe);
+	}
+	if (!c->copy_pages)
+		wake_up(&c->idle_wait);
+	red_copier_kick(rd);
+	spin_unlock_irqrestore(&c->lock, flags);
+}
+
+static void red_copy_piece_done(unsigned long error, void *context)
+{
+	struct red_copy *cp = context;
+
+	if (error)
+		cmpxchg(&cp->error, 0, -EIO);
+	if (atomic_dec_and_test(&cp->pieces_left))
+		red_copy_finish(cp);
+}
+
+/* 3 */
+static void red_copy_piece(struct work_struct *work)
+{
+	struct red_piece *pc = container_of(work, struct red_piece, work);
+	struct red_copy *cp = pc->cp;
+	sector_t off = (sector_t)pc->index * RED_PIECE_SECTORS;
+	struct dm_io_region to = {
+		.bdev = cp->rd->store->bdev,
+		.sector = cp->to + off,
+		.count = min_t(sector_t, RED_PIECE_SECTORS, cp->sectors - off),
+	};
+	struct dm_io_request req = {
+		.bi_opf = REQ_OP_WRITE,
+		.mem.type = DM_IO_PAGE_LIST,
+		.mem.ptr.pl = &cp->pl[off >> (PAGE_SHIFT - SECTOR_SHIFT)],
+		.notify.fn = red_copy_piece_done,
+		.notify.context = cp,
+		.client = cp->rd->c.io,
+	};
+
+	/* async: the result comes through notify, whatever dm_io returns */
+	dm_io(&req, 1, &to, NULL, IOPRIO_DEFAULT);
+}
+
+/* 2 */
+static void red_copy_read_done(unsigned long error, void *context)
+{
+	struct red_copy *cp = context;
+	struct workqueue_struct *wq = cp->rd->c.copy_wq;
+	unsigned int i, nr = cp->nr_pieces;
+
+	if (error) {
+		cp->error = -EIO;
+		red_copy_finish(cp);
+		return;
+	}
+	/* the last piece may finish (and free cp) as soon as it is queued */
+	atomic_set(&cp->pieces_left, nr);
+	for (i = 0; i < nr; i++)
+		queue_work(wq, &cp->piece[i].work);
+}
+
+/* 1: returns false if the run is left to kcopyd */
+static bool red_copy_start_fast(struct red_dev *rd, struct red_run *run)
+{
+	struct red_copier *c = &rd->c;
+	unsigned int sectors = run->nr * rd->chunk_sectors;
+	unsigned int nr_pages = DIV_ROUND_UP(sectors, PAGE_SIZE >> SECTOR_SHIFT);
+	struct dm_io_region from;
+	struct dm_io_request req;
+	struct red_copy *cp;
+	unsigned long flags;
+	unsigned int i;
+	bool room;
+
+	BUILD_BUG_ON(RED_MAX_CHUNK_SECTORS > RED_RUN_SECTORS);
+	if (red_test_copy_kcopyd)
+		return false;
+	spin_lock_irqsave(&c->lock, flags);
+	room = c->copy_pages + nr_pages <= RED_COPY_MAX_PAGES;
+	if (room)
+		c->copy_pages += nr_pages;
+	spin_unlock_irqrestore(&c->lock, flags);
+	if (!room)
+		return false;
+
+	cp = kmalloc(struct_size(cp, pl, nr_pages),
+		     GFP_NOIO | __GFP_NORETRY | __GFP_NOWARN);
+	for (i = 0; cp && i < nr_pages; i++) {
+		cp->pl[i].page = alloc_page(GFP_NOIO | __GFP_NORETRY |
+					    __GFP_NOWARN);
+		if (!cp->pl[i].page)
+			break;
+		cp->pl[i].next = i + 1 < nr_pages ? &cp->pl[i + 1] : NULL;
+	}
+	if (!cp || i < nr_pages) {
+		while (cp && i--)
+			__free_page(cp->pl[i].page);
+		kfree(cp);
+		spin_lock_irqsave(&c->lock, flags);
+		c->copy_pages -= nr_pages;
+		if (!c->copy_pages)
+			wake_up(&c->idle_wait);
+		spin_unlock_irqrestore(&c->lock, flags);
+		return false;
+	}
+
+	cp->rd = rd;
+	cp->first = run->first;
+	cp->from = red_chunk_sector(rd, run->first->chunk);
+	cp->to = red_chunk_sector(rd, run->first->exc->store_chunk);
+	cp->sectors = sectors;
+	cp->nr_pages = nr_pages;
+	cp->nr_pieces = DIV_ROUND_UP(sectors, RED_PIECE_SECTORS);
+	cp->error = 0;
+	for (i = 0; i < cp->nr_pieces; i++) {
+		INIT_WORK(&cp->piece[i].work, red_copy_piece);
+		cp->piece[i].cp = cp;
+		cp->piece[i].index = i;
+	}
+
+	from = (struct dm_io_region) {
+		.bdev = rd->lun->bdev,
+		.sector = cp->from,
+		.count = sectors,
+	};
+	req = (struct dm_io_request) {
+		.bi_opf = REQ_OP_READ,
+		.mem.type = DM_IO_PAGE_LIST,
+		.mem.ptr.pl = cp->pl,
+		.notify.fn = red_copy_read_done,
+		.notify.context = cp,
+		.client = c->io,
+	};
+	dm_io(&req, 1, &from, NULL, IOPRIO_DEFAULT);
+	return true;
+}
+
+static void red_run_start(struct red_dev *rd, struct red_run *run)
+{
+	if (!run->nr)
+		return;
+	run->last->run_next = NULL;
+	if (!red_copy_start_fast(rd, run))
+		red_copy_chunks(rd, rd->lun->bdev, run->first->chunk,
+				rd->store->bdev, run->first->exc->store_chunk,
+				run->nr, red_kcopyd_done, run->first);
+	run->nr = 0;
+}
+
+/* Add a pending exception to the run, starting the run first if it can't. */
+static void red_run_add(struct red_dev *rd, struct red_run *run,
+			struct red_pending *pe)
+{
+	if (run->nr &&
+	    (run->nr + 1) * rd->chunk_sectors <= RED_RUN_SECTORS &&
+	    pe->chunk == run->last->chunk + 1 &&
+	    pe->exc->store_chunk == run->last->exc->store_chunk + 1) {
+		run->last->run_next = pe;
+		run->last = pe;
+		run->nr++;
+		return;
+	}
+	red_run_start(rd, run);
+	run->first = pe;
+	run->last = pe;
+	run->nr = 1;
 }
 
 /*
@@ -440,7 +701,13 @@ static void red_copier_write(struct red_dev *rd, struct bio *bio)
 
 /* ---- preserve requests -------------------------------------------- */
 
-static void red_preq_start(struct red_dev *rd, struct red_preq *p)
+/*
+ * Start a preserve request: every chunk of it without an exception gets a
+ * pending one (or joins the one in progress), filled by a copy from the
+ * LUN through @run, which the caller starts.
+ */
+static void red_preq_start(struct red_dev *rd, struct red_preq *p,
+			   struct red_run *run)
 {
 	struct red_copier *c = &rd->c;
 	struct red_pending *spare = NULL, *pe;
@@ -494,7 +761,7 @@ static void red_preq_start(struct red_dev *rd, struct red_preq *p)
 
 			if (start) {
 				atomic64_inc(&rd->stat_preserves);
-				red_copy_start(rd, pe);
+				red_run_add(rd, run, pe);
 			}
 		}
 	}
@@ -587,6 +854,7 @@ void red_copier_work(struct red_dev *rd)
 {
 	struct red_copier *c = &rd->c;
 	struct bio_list writes = BIO_EMPTY_LIST, redo = BIO_EMPTY_LIST;
+	struct red_run run = { .nr = 0 };
 	struct red_pending *pe;
 	struct red_preq *p;
 	unsigned long flags;
@@ -611,8 +879,10 @@ void red_copier_work(struct red_dev *rd)
 		spin_lock_irqsave(&c->lock, flags);
 		list_move_tail(&p->list, &c->preqs);
 		spin_unlock_irqrestore(&c->lock, flags);
-		red_preq_start(rd, p);
+		red_preq_start(rd, p, &run);
 	}
+	/* the requests of this pass may continue each other's runs */
+	red_run_start(rd, &run);
 	while (!list_empty(&completing)) {
 		pe = list_first_entry(&completing, struct red_pending, list);
 		list_del_init(&pe->list);
@@ -854,6 +1124,7 @@ int red_copier_init(struct red_dev *rd)
 {
 	struct red_copier *c = &rd->c;
 	unsigned int i;
+	int r;
 
 	spin_lock_init(&c->lock);
 	c->store_total = bdev_nr_sectors(rd->store->bdev) >> rd->chunk_shift;
@@ -887,13 +1158,43 @@ int red_copier_init(struct red_dev *rd)
 
 	c->kc = dm_kcopyd_client_create(NULL);
 	if (IS_ERR(c->kc)) {
-		kvfree(c->ex_hash);
-		return PTR_ERR(c->kc);
+		r = PTR_ERR(c->kc);
+		goto bad_kc;
+	}
+	c->io = dm_io_client_create();
+	if (IS_ERR(c->io)) {
+		r = PTR_ERR(c->io);
+		goto bad_io;
+	}
+	c->copy_wq = alloc_workqueue("dm-red-copy-%s",
+				     WQ_UNBOUND | WQ_MEM_RECLAIM, 0, rd->name);
+	if (!c->copy_wq) {
+		r = -ENOMEM;
+		goto bad_wq;
 	}
 	/* no I/O until the join is acknowledged */
 	rd->state = DM_RED_STATE_JOINING;
 	rd->epoch = 0;
 	return 0;
+
+bad_wq:
+	dm_io_client_destroy(c->io);
+bad_io:
+	dm_kcopyd_client_destroy(c->kc);
+bad_kc:
+	kvfree(c->ex_hash);
+	return r;
+}
+
+static bool red_copier_no_copies(struct red_copier *c)
+{
+	unsigned long flags;
+	bool none;
+
+	spin_lock_irqsave(&c->lock, flags);
+	none = !c->copy_pages;
+	spin_unlock_irqrestore(&c->lock, flags);
+	return none;
 }
 
 /*
@@ -907,7 +1208,9 @@ int red_copier_init(struct red_dev *rd)
  *    open, and a held copier that is not open holds no bio, so removing it
  *    does not wait.  Should dm destroy a device without that wait, any bio
  *    still held is failed below rather than leaked.
- * 2. Destroy the kcopyd client: its copies in progress finish first.
+ * 2. Wait for the run copies in flight (red_copy_finish), then destroy
+ *    their workqueue and dm-io client, and the kcopyd client: its copies
+ *    in progress finish first.
  * 3. Stop the expiry work: no state change after this.
  * 4. Stop the worker, then free the exceptions and the requests.
  */
@@ -922,6 +1225,9 @@ void red_copier_exit(struct red_dev *rd)
 	struct bio *bio;
 
 	/* 2 */
+	wait_event(c->idle_wait, red_copier_no_copies(c));
+	destroy_workqueue(c->copy_wq);
+	dm_io_client_destroy(c->io);
 	dm_kcopyd_client_destroy(c->kc);
 	/* 3 */
 	cancel_delayed_work_sync(&c->lease_work);

@@ -347,8 +347,8 @@ static void red_wb_copied(int read_err, unsigned long write_err,
 /* Called by the writer path with an inflight ref held for the copy. */
 void red_promote_copy(struct red_dev *rd, struct red_wb *wb)
 {
-	red_copy_chunk(rd, rd->store->bdev, wb->store_chunk, rd->lun->bdev,
-		       wb->chunk, red_wb_copied, wb);
+	red_copy_chunks(rd, rd->store->bdev, wb->store_chunk, rd->lun->bdev,
+			wb->chunk, 1, red_wb_copied, wb);
 }
 
 static bool red_promote_no_store_io(struct red_copier *c)

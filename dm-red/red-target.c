@@ -24,6 +24,11 @@ module_param_named(test_skip_drain, red_test_skip_drain, bool, 0644);
 MODULE_PARM_DESC(test_skip_drain,
 		 "TEST ONLY: do not wait for in-flight LUN reads before an exception completes");
 
+bool red_test_copy_kcopyd;
+module_param_named(test_copy_kcopyd, red_test_copy_kcopyd, bool, 0644);
+MODULE_PARM_DESC(test_copy_kcopyd,
+		 "TEST ONLY: copy every preserved run with kcopyd, as when memory is short");
+
 /* Every red device on this node; names are unique. */
 DEFINE_MUTEX(red_devices_mutex);
 LIST_HEAD(red_devices);

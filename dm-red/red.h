@@ -9,6 +9,7 @@
 #define DM_RED_H
 
 #include <linux/device-mapper.h>
+#include <linux/dm-io.h>
 #include <linux/dm-kcopyd.h>
 #include <linux/list.h>
 #include <linux/percpu-refcount.h>
@@ -168,6 +169,12 @@ struct red_pending {
 	struct list_head waiters;	/* struct red_waiter (preserve requests) */
 	int error;
 	bool drain_wait;		/* waiting for tracked reads to end */
+	/*
+	 * The next pending exception filled by the same copy (red_run), or
+	 * NULL.  Set by the worker before the copy starts, read by the copy's
+	 * callback; no lock: nothing else uses it.
+	 */
+	struct red_pending *run_next;
 };
 
 /* Copier: one PRESERVE request in progress. */
@@ -254,6 +261,13 @@ struct red_copier {
 	struct delayed_work lease_work;	/* acts on and reports the expiry */
 
 	struct dm_kcopyd_client *kc;	/* set up once, no lock */
+	/*
+	 * The copies of preserved runs (red_copy): set up once, no lock,
+	 * except copy_pages, under lock: the pages of the copies in flight.
+	 */
+	struct dm_io_client *io;
+	struct workqueue_struct *copy_wq;	/* unbound: the write pieces */
+	unsigned int copy_pages;
 };
 
 struct red_dev {
@@ -391,27 +405,32 @@ static inline void red_submit_mapped(struct bio *bio, int r)
 		bio_io_error(bio);
 }
 
-/* Copy one chunk with kcopyd (both roles' copies go through here). */
-static inline void red_copy_chunk(struct red_dev *rd, struct block_device *from_bdev,
-				  u64 from_chunk, struct block_device *to_bdev,
-				  u64 to_chunk, dm_kcopyd_notify_fn fn,
-				  void *context)
+/*
+ * Copy @nr chunks in a row with kcopyd (both roles' copies go through
+ * here): one job, which kcopyd splits into sub-jobs of its own size.
+ */
+static inline void red_copy_chunks(struct red_dev *rd,
+				   struct block_device *from_bdev,
+				   u64 from_chunk, struct block_device *to_bdev,
+				   u64 to_chunk, unsigned int nr,
+				   dm_kcopyd_notify_fn fn, void *context)
 {
 	struct dm_io_region from = {
 		.bdev = from_bdev,
 		.sector = red_chunk_sector(rd, from_chunk),
-		.count = rd->chunk_sectors,
+		.count = (sector_t)nr * rd->chunk_sectors,
 	};
 	struct dm_io_region to = {
 		.bdev = to_bdev,
 		.sector = red_chunk_sector(rd, to_chunk),
-		.count = rd->chunk_sectors,
+		.count = (sector_t)nr * rd->chunk_sectors,
 	};
 
 	dm_kcopyd_copy(rd->c.kc, &from, 1, &to, 0, fn, context);
 }
 
 extern bool red_test_skip_drain;
+extern bool red_test_copy_kcopyd;
 
 /* red-target.c */
 const char *red_state_name(enum dm_red_state state);

@@ -37,4 +37,22 @@ check "copier preserved chunks" test "$(red_status_field c1 9)" -gt 0
 check "copier made copy-on-write copies" test "$(red_status_field c1 10)" -gt 0
 check_eq "writer errors" 0 "$(red_status_field w 11)"
 check_eq "copier errors" 0 "$(red_status_field c1 11)"
+
+# Again from a new join point (gc, rejoin), with every preserved run copied
+# by kcopyd: the path a copier takes when its own run copies are short of
+# memory (test_copy_kcopyd).  The writer is idle from the image copy on.
+P=/sys/module/dm_red/parameters/test_copy_kcopyd
+cp "$RED_TMP/lun-0.img" "$RED_TMP/join.img"
+check "gc of copier 1" dmsetup message c1 0 gc
+check "gc of copier 2" dmsetup message c2 0 gc
+check "copier 1 rejoined" red_wait_state c1 active
+check "copier 2 rejoined" red_wait_state c2 active
+echo 1 >"$P"
+check "oracle, kcopyd copies only: $((OPS / 3)) mixed ops, byte-exact" \
+	"$RED_BIN/red-oracle" --writer /dev/mapper/w --copier /dev/mapper/c1 \
+	--copier /dev/mapper/c2 --lun "$L" --image "$RED_TMP/join.img" \
+	--chunk-bytes 32768 --ops $((OPS / 3)) --seed "${RED_SEED:-$RANDOM}"
+echo 0 >"$P"
+check_eq "writer errors, kcopyd copies" 0 "$(red_status_field w 11)"
+check_eq "copier errors, kcopyd copies" 0 "$(red_status_field c1 11)"
 red_end
