@@ -385,14 +385,6 @@ static void red_kcopyd_done(int read_err, unsigned long write_err,
 	red_copier_kick(rd);
 }
 
-/* Copy one chunk from the LUN into its place in the store. */
-static void red_copy_start(struct red_dev *rd, struct red_pending *pe)
-{
-	pe->run_next = NULL;
-	red_copy_chunks(rd, rd->lun->bdev, pe->chunk, rd->store->bdev,
-			pe->exc->store_chunk, 1, red_kcopyd_done, pe);
-}
-
 /*
  * A run: pending exceptions started by preserve requests whose chunks
  * follow each other both on the LUN and in the store (the store is a bump
@@ -431,7 +423,7 @@ struct red_run {
  *    of the device is touched after the unlock, so red_copier_exit, which
  *    waits for copy_pages to reach 0 under the same lock, may then go on.
  */
-#define RED_PIECE_SECTORS	256	/* 128 KiB */
+#define RED_PIECE_SECTORS	64	/* 32 KiB */
 #define RED_COPY_MAX_PAGES	2048	/* 8 MiB per copier */
 #define RED_PIECES_MAX		(RED_RUN_SECTORS / RED_PIECE_SECTORS)
 
@@ -623,6 +615,14 @@ static void red_run_start(struct red_dev *rd, struct red_run *run)
 				rd->store->bdev, run->first->exc->store_chunk,
 				run->nr, red_kcopyd_done, run->first);
 	run->nr = 0;
+}
+
+/* Copy one chunk from the LUN into its place in the store: a run of one. */
+static void red_copy_start(struct red_dev *rd, struct red_pending *pe)
+{
+	struct red_run run = { .first = pe, .last = pe, .nr = 1 };
+
+	red_run_start(rd, &run);
 }
 
 /* Add a pending exception to the run, starting the run first if it can't. */
