@@ -9,9 +9,10 @@
 # The parts (each boots its guests once and alternates the configurations
 # it compares, A B A B ..., over the repetitions):
 #   fio      one guest: c1 writer on stable chunks vs dm-linear, c2 first
-#            writes with 0/1/2 copiers, c3 copier vs dm-snapshot, c4 chunk
-#            size sweep of the first-write and preserve costs
-#            (tools/bench/fio.sh)
+#            writes with 0/1/2 copiers, c2a stabilize_ahead off and on, c2k
+#            the preserve copies by dm-red or kcopyd, c3 copier vs
+#            dm-snapshot, c4 chunk size sweep of the first-write and
+#            preserve costs (tools/bench/fio.sh)
 #   pgsweep  one guest: c4 store growth under pgbench per chunk size
 #            (tools/bench/pgsweep.sh)
 #   pg       three guests: c5 PostgreSQL, one shared copy vs shared

@@ -8,7 +8,7 @@
 # "BENCHINFO {...}" on stdout; progress lines start with "fio-bench:".
 #
 # Environment (set by fio.sh; defaults for a manual run):
-#   BENCH_PARTS    c1,c2,c2a,c3,c4      BENCH_REPS     3
+#   BENCH_PARTS    c1,c2,c2a,c2k,c3,c4     BENCH_REPS     3
 #   BENCH_RUNTIME  seconds per fio job (5)
 #   BENCH_CHUNKS   c4 chunk sizes in KiB (4,8,16,32,64,128,256,512,1024)
 #   BENCH_SERIAL   virtio serial of the LUN (benchlun)
@@ -23,6 +23,10 @@
 #       depth 1) with one copier, the writer's table without the feature
 #       (ahead-0) and with stabilize_ahead 64 (ahead-64); a new writer and
 #       a fresh epoch for each, the region of c2's first writes
+#   c2k the copier's preserve copies: c2's copiers-2 jobs, the copies of
+#       preserved runs made by dm-red's own path (copy-runs, the default)
+#       and, with the TEST ONLY parameter test_copy_kcopyd, by kcopyd one
+#       job per run (copy-kcopyd, the path before the run copies)
 #   c2  the writer's first writes, each configuration in a fresh epoch
 #       (copiers re-created, so every chunk is unstable and every store is
 #       empty): copiers-0 = an epoch whose only member left (the daemon's
@@ -55,7 +59,7 @@ export RED_TMP
 # shellcheck source=../../tests/lib.sh
 . "$repo/tests/lib.sh"
 
-parts=${BENCH_PARTS:-c1,c2,c2a,c3,c4}
+parts=${BENCH_PARTS:-c1,c2,c2a,c2k,c3,c4}
 reps=${BENCH_REPS:-3}
 rt=${BENCH_RUNTIME:-5}
 rt_c4=$((rt < 3 ? rt : 3))	# c4's jobs end at their region's end mostly: 3 s at most
@@ -346,6 +350,7 @@ mkdir -p "$res"
 	printf 'daemon\ttests/red-testd (plays redd on one kernel)\n'
 	printf 'c1\twriter in an epoch with members, the region written once in it (every chunk stable), not the no-member fast path\n'
 	printf 'c2\teach config in a fresh epoch with fresh copiers; copiers-0 = its only member left (STABILIZE round trip, no preserve); 4k first writes one per chunk, at its start, random order, no chunk twice (replayed iolog), 1m sequential; first-write jobs stop at the end of the region (%s MiB) or of the run time, never rewrite; stable = same job, region written once in the copiers-2 epoch\n' "$S_F1"
+	printf 'c2k\tc2 copiers-2 jobs; copy-runs = preserved runs copied by dm-red (read, then parallel write pieces), copy-kcopyd = the same runs copied by kcopyd (test_copy_kcopyd=1); fresh epoch per job\n'
 	printf 'c2a\tsequential first writes, 1 MiB and 4 KiB at qd 1, one copier; ahead-0 = writer table without stabilize_ahead, ahead-64 = with stabilize_ahead 64; new writer and fresh epoch per job\n'
 	printf 'c3\tdevices re-created per job on the same zram device; read-store and rewrite in %s MiB written through the device first; firstwrite as c2\n' "$S_P"
 	printf 'c4\tper chunk size a new writer and one copier; firstwrite-4k-qd1 one write per chunk, firstwrite-1m-qd1 sequential\n'
@@ -423,6 +428,32 @@ if has_part c2; then
 		done
 		flush
 	done
+	copiers_down
+fi
+
+# ---- c2k ---------------------------------------------------------------
+if has_part c2k; then
+	say "c2k: first writes with 2 copiers, preserves copied by dm-red or by kcopyd"
+	kpar=/sys/module/dm_red/parameters/test_copy_kcopyd
+	[ -w "$kpar" ] || die "c2k: no $kpar (dm-red too old?)"
+	for rep in $(seq 1 "$reps"); do
+		for wl in randwrite-4k-qd1 randwrite-4k-qd16 seqwrite-1m-qd1 seqwrite-1m-qd16; do
+			read -r rw bs qd <<<"$(wl_args "$wl")"
+			ba='' mode=size
+			[ "$bs" = 4k ] && ba=$((chunk * 512)) mode=perm
+			for cfg in copy-kcopyd copy-runs; do
+				if [ "$cfg" = copy-kcopyd ]; then echo 1 >"$kpar"; else echo 0 >"$kpar"; fi
+				fresh_epoch 2
+				s0=$(stab_count) p0=$(field "$W" 9)
+				fio_run "/dev/mapper/$W $rw $bs $qd $R_F1 $S_F1 $mode $ba"
+				ns=$(($(stab_count) - s0)) nc=$(($(field "$W" 9) - p0))
+				[ "$ns" -gt 0 ] || die "c2k $wl $cfg: no stabilization"
+				emit 0 c2k "$wl" "$cfg" "$rep" "stabilize=$ns" "chunks=$nc"
+			done
+		done
+		flush
+	done
+	echo 0 >"$kpar"
 	copiers_down
 fi
 

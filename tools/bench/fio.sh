@@ -7,13 +7,14 @@
 # What each comparison measures, and how: tools/bench/fio-node.sh (guest).
 #
 # Usage: tools/bench/fio.sh [--kver K] [--reps N] [--quick] [--out FILE]
-#                           [--parts c1,c2,c2a,c3,c4]
+#                           [--parts c1,c2,c2a,c2k,c3,c4]
 #   --kver   guest kernel (default: the newest installed 6.12)
 #   --reps   repetitions (default 3; 1 with --quick)
 #   --quick  2 s per fio job instead of 5, c4 with 4k, 64k, 1m chunks only
 #   --out    raw result lines (default build/bench/raw-fio-K.jsonl)
-#   --parts  the comparisons to run (default all five; c2a: stabilize_ahead
-#            off and on, sequential first writes with one copier)
+#   --parts  the comparisons to run (default all six; c2a: stabilize_ahead
+#            off and on, sequential first writes with one copier; c2k: the
+#            preserve copies by dm-red or by kcopyd, c2's jobs with 2 copiers)
 # The LUN is a raw image (build/bench/fio-lun-K.img, 1.5 GiB of random data,
 # removed at the end) attached as a virtio-blk disk, cache=none.  Guest log:
 # build/logs/bench-fio-K.log (kernel console: .console.log).
@@ -30,7 +31,7 @@ usage() {
 }
 die() { echo "fio.sh: $*" >&2; exit 1; }
 
-kver='' reps='' quick=0 out='' parts=c1,c2,c2a,c3,c4
+kver='' reps='' quick=0 out='' parts=c1,c2,c2a,c2k,c3,c4
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kver) kver=${2:?--kver needs a value}; shift 2 ;;
@@ -57,7 +58,7 @@ fi
 IFS=, read -r -a plist <<<"$parts"
 [ "${#plist[@]}" -gt 0 ] || { echo "fio.sh: --parts is empty" >&2; exit 2; }
 for p in "${plist[@]}"; do
-	case $p in c1 | c2 | c2a | c3 | c4) ;; *) echo "fio.sh: unknown part '$p' (c1, c2, c2a, c3, c4)" >&2; exit 2 ;; esac
+	case $p in c1 | c2 | c2a | c2k | c3 | c4) ;; *) echo "fio.sh: unknown part '$p' (c1, c2, c2a, c2k, c3, c4)" >&2; exit 2 ;; esac
 done
 if [ "$quick" = 1 ]; then
 	runtime=2 chunks=4,64,1024
@@ -102,6 +103,8 @@ W = {
     "c2": (["randwrite-4k-qd1", "randwrite-4k-qd16", "seqwrite-1m-qd1", "seqwrite-1m-qd16"],
            ["copiers-0", "copiers-1", "copiers-2", "stable"]),
     "c2a": (["seqwrite-1m-qd1", "seqwrite-4k-qd1"], ["ahead-0", "ahead-64"]),
+    "c2k": (["randwrite-4k-qd1", "randwrite-4k-qd16", "seqwrite-1m-qd1", "seqwrite-1m-qd16"],
+            ["copy-kcopyd", "copy-runs"]),
     "c3": (["read-lun-4k-qd1", "read-lun-4k-qd16", "read-store-4k-qd1", "read-store-4k-qd16",
             "firstwrite-4k-qd1", "firstwrite-4k-qd16", "rewrite-4k-qd1", "rewrite-4k-qd16"],
            ["dm-snapshot", "dm-red-copier"]),

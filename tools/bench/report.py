@@ -38,6 +38,8 @@ CMPS = {
            ["stable", "copiers-0", "copiers-1", "copiers-2"]),
     "c2a": ("sequential first writes with one copier: stabilize_ahead off and 64",
             "ahead-0", ["ahead-0", "ahead-64"]),
+    "c2k": ("first writes with 2 copiers: preserves copied by dm-red's runs or by kcopyd",
+            "copy-kcopyd", ["copy-kcopyd", "copy-runs"]),
     "c3": ("copier against dm-snapshot (transient store on zram)",
            "dm-snapshot", ["dm-snapshot", "dm-red-copier"]),
     "c4": ("chunk size sweep", None, []),
@@ -315,7 +317,7 @@ def make_plots(s, outdir):
     # c1-c3: each configuration's median IOPS as a ratio to the baseline's,
     # per workload (absolute IOPS differ by orders of magnitude between 4 KiB
     # and 1 MiB workloads); the dashed line is the goal
-    for cmp_, goal in (("c1", 0.98), ("c2", 0.5), ("c2a", 1.0), ("c3", 1.0)):
+    for cmp_, goal in (("c1", 0.98), ("c2", 0.5), ("c2a", 1.0), ("c2k", 1.0), ("c3", 1.0)):
         if cmp_ not in s:
             continue
         base = CMPS[cmp_][1]
