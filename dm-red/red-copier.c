@@ -362,25 +362,33 @@ static void red_pending_complete(struct red_dev *rd, struct red_pending *pe)
 
 /*
  * The copy of a run of pending exceptions (one or more, linked by
- * run_next) is done: queue each for completion.  The worker frees them
- * only after taking the completing list under the lock held here, so
- * run_next is read before each is queued.
+ * run_next) is done: queue each for completion.  Locked.  The worker frees
+ * them only after taking the completing list under this lock, so run_next
+ * is read before each is queued.
  */
+static void red_run_done_locked(struct red_dev *rd, struct red_pending *pe,
+				bool failed)
+{
+	struct red_pending *next;
+
+	for (; pe; pe = next) {
+		next = pe->run_next;
+		if (failed)
+			pe->error = -EIO;
+		red_pending_queue_locked(rd, pe);
+	}
+}
+
 static void red_kcopyd_done(int read_err, unsigned long write_err,
 			    void *context)
 {
-	struct red_pending *pe = context, *next;
+	struct red_pending *pe = context;
 	struct red_dev *rd = pe->rd;
 	struct red_copier *c = &rd->c;
 	unsigned long flags;
 
 	spin_lock_irqsave(&c->lock, flags);
-	for (; pe; pe = next) {
-		next = pe->run_next;
-		if (read_err || write_err)
-			pe->error = -EIO;
-		red_pending_queue_locked(rd, pe);
-	}
+	red_run_done_locked(rd, pe, read_err || write_err);
 	spin_unlock_irqrestore(&c->lock, flags);
 	red_copier_kick(rd);
 }
@@ -433,13 +441,11 @@ struct red_copy;
 struct red_piece {
 	struct work_struct work;
 	struct red_copy *cp;
-	unsigned int index;
 };
 
 struct red_copy {
 	struct red_dev *rd;
 	struct red_pending *first;	/* the run, linked by run_next */
-	sector_t from;			/* on the LUN */
 	sector_t to;			/* in the store */
 	unsigned int sectors;
 	unsigned int nr_pages;
@@ -450,13 +456,22 @@ struct red_copy {
 	struct page_list pl[];
 };
 
+/* Give back pages of the run copies in flight.  Locked. */
+static void red_copy_pages_put_locked(struct red_copier *c,
+				      unsigned int nr_pages)
+{
+	c->copy_pages -= nr_pages;
+	if (!c->copy_pages)
+		wake_up(&c->idle_wait);
+}
+
 static void red_copy_finish(struct red_copy *cp)
 {
 	struct red_dev *rd = cp->rd;
-	struct red_pending *pe = cp->first, *next;
+	struct red_pending *pe = cp->first;
 	struct red_copier *c = &rd->c;
 	unsigned int i, nr_pages = cp->nr_pages;
-	int error = cp->error;
+	bool failed = cp->error;
 	unsigned long flags;
 
 	for (i = 0; i < nr_pages; i++)
@@ -465,15 +480,8 @@ static void red_copy_finish(struct red_copy *cp)
 
 	/* 4 */
 	spin_lock_irqsave(&c->lock, flags);
-	c->copy_pages -= nr_pages;
-	for (; pe; pe = next) {
-		next = pe->run_next;
-		if (error)
-			pe->error = -EIO;
-		red_pending_queue_locked(rd, pe);
-	}
-	if (!c->copy_pages)
-		wake_up(&c->idle_wait);
+	red_copy_pages_put_locked(c, nr_pages);
+	red_run_done_locked(rd, pe, failed);
 	red_copier_kick(rd);
 	spin_unlock_irqrestore(&c->lock, flags);
 }
@@ -493,7 +501,7 @@ static void red_copy_piece(struct work_struct *work)
 {
 	struct red_piece *pc = container_of(work, struct red_piece, work);
 	struct red_copy *cp = pc->cp;
-	sector_t off = (sector_t)pc->index * RED_PIECE_SECTORS;
+	sector_t off = (sector_t)(pc - cp->piece) * RED_PIECE_SECTORS;
 	struct dm_io_region to = {
 		.bdev = cp->rd->store->bdev,
 		.sector = cp->to + off,
@@ -574,16 +582,13 @@ static bool red_copy_start_fast(struct red_dev *rd, struct red_run *run)
 			__free_page(cp->pl[i].page);
 		kfree(cp);
 		spin_lock_irqsave(&c->lock, flags);
-		c->copy_pages -= nr_pages;
-		if (!c->copy_pages)
-			wake_up(&c->idle_wait);
+		red_copy_pages_put_locked(c, nr_pages);
 		spin_unlock_irqrestore(&c->lock, flags);
 		return false;
 	}
 
 	cp->rd = rd;
 	cp->first = run->first;
-	cp->from = red_chunk_sector(rd, run->first->chunk);
 	cp->to = red_chunk_sector(rd, run->first->exc->store_chunk);
 	cp->sectors = sectors;
 	cp->nr_pages = nr_pages;
@@ -592,12 +597,11 @@ static bool red_copy_start_fast(struct red_dev *rd, struct red_run *run)
 	for (i = 0; i < cp->nr_pieces; i++) {
 		INIT_WORK(&cp->piece[i].work, red_copy_piece);
 		cp->piece[i].cp = cp;
-		cp->piece[i].index = i;
 	}
 
 	from = (struct dm_io_region) {
 		.bdev = rd->lun->bdev,
-		.sector = cp->from,
+		.sector = red_chunk_sector(rd, run->first->chunk),
 		.count = sectors,
 	};
 	req = (struct dm_io_request) {

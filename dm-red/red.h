@@ -406,8 +406,9 @@ static inline void red_submit_mapped(struct bio *bio, int r)
 }
 
 /*
- * Copy @nr chunks in a row with kcopyd (both roles' copies go through
- * here): one job, which kcopyd splits into sub-jobs of its own size.
+ * Copy @nr chunks in a row with kcopyd: one job, which kcopyd splits into
+ * sub-jobs of its own size.  The write-back's copies, and the copier's runs
+ * that its own run copy (red-copier.c) leaves to kcopyd.
  */
 static inline void red_copy_chunks(struct red_dev *rd,
 				   struct block_device *from_bdev,
