@@ -4,7 +4,7 @@
 #
 # Usage:
 #   tools/vm/run-cluster.sh --kver KVER --nodes N --lun FILE [--lun-size MiB]
-#       [--timeout SEC] [--log-dir DIR] [--mem MiB] [--smp N]
+#       [--timeout SEC] [--idle-timeout SEC] [--log-dir DIR] [--mem MiB] [--smp N]
 #       [--expect-kill I[,J...]] [--mcast GROUP:PORT] [--env NAME=VALUE]...
 #       [--node-disk MiB] [--tcg-thread auto|multi|single] -- CMD [ARGS...]
 #
@@ -12,7 +12,12 @@
 #   --lun FILE       raw image attached to every guest (created, sparse, if
 #                    missing; an existing file is used as is)
 #   --lun-size MiB   size of a newly created LUN (default 256)
-#   --timeout SEC    per-guest time-out, boot included (default 600)
+#   --timeout SEC    the run's total backstop, boot included (default 600)
+#   --idle-timeout SEC  stop the guests when none of them has printed a
+#                    line for SEC seconds (default 0 = off): the guests
+#                    share one progress file (LOGDIR/progress, see
+#                    run-guest.sh), so a node that waits for another's
+#                    work is not idle while that one works
 #   --log-dir DIR    default build/logs/cluster-KVER
 #   --mem/--smp      per guest (default 1024 MiB, 2 vCPUs)
 #   --expect-kill L  nodes that may die without finishing (e.g. they power
@@ -65,6 +70,10 @@
 # itself: print, then sleep); such a node counts as expected to die.  A guest
 # may also power itself off with `echo o >/proc/sysrq-trigger`; list it in
 # --expect-kill for that to pass.
+# Marks: a guest that prints "RED-MARK NAME" gets the line "SECONDS nI NAME"
+# in LOGDIR/marks.txt, SECONDS on the harness's clock (from the start); the
+# harness adds "SECONDS nJ killed" for every node it kills.  Durations
+# across nodes are measured there, on one clock.
 # Rebooting a node: a guest prints "RED-REBOOT-NODE J" and the harness
 # SIGKILLs node J's QEMU as for RED-KILL-NODE, then boots node J again: same
 # LUN, network, address and --env, RED_BOOT one more, and a time-out of what
@@ -81,14 +90,14 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 repo=$(cd "$here/../.." && pwd -P)
 
 usage() {
-	sed -n '5,37p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+	sed -n '5,43p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
 	echo "Guest environment, logs and killing nodes: see the header of $0." >&2
 	exit 2
 }
 die() { echo "run-cluster: $*" >&2; exit 2; }
 say() { printf '[harness] %s\n' "$*"; }
 
-kver='' nodes='' lun='' lun_size=256 tmo=600 logdir='' mem=1024 smp=2 max_boots=3
+kver='' nodes='' lun='' lun_size=256 tmo=600 idle_tmo=0 logdir='' mem=1024 smp=2 max_boots=3
 expect_kill=${RED_EXPECT_KILL:-} mcast='' envs=() node_disk='' tcg_thread=auto
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -97,6 +106,7 @@ while [ $# -gt 0 ]; do
 	--lun) lun=${2:?}; shift 2 ;;
 	--lun-size) lun_size=${2:?}; shift 2 ;;
 	--timeout) tmo=${2:?}; shift 2 ;;
+	--idle-timeout) idle_tmo=${2:?}; shift 2 ;;
 	--log-dir) logdir=${2:?}; shift 2 ;;
 	--mem) mem=${2:?}; shift 2 ;;
 	--smp) smp=${2:?}; shift 2 ;;
@@ -114,7 +124,7 @@ done
 [ -n "$nodes" ] || die "--nodes is required"
 [ -n "$lun" ] || die "--lun is required"
 [ $# -gt 0 ] || die "no command given after --"
-case $nodes$lun_size$tmo$mem$smp in *[!0-9]*) die "--nodes/--lun-size/--timeout/--mem/--smp take integers" ;; esac
+case $nodes$lun_size$tmo$idle_tmo$mem$smp in *[!0-9]*) die "--nodes/--lun-size/--timeout/--idle-timeout/--mem/--smp take integers" ;; esac
 case $node_disk in *[!0-9]*) die "--node-disk takes MiB" ;; esac
 [ -z "$node_disk" ] || [ "$node_disk" -gt 0 ] || die "--node-disk must be at least 1 MiB"
 { [ "$nodes" -ge 1 ] && [ "$nodes" -le 4 ]; } || die "--nodes must be 1..4"
@@ -157,7 +167,8 @@ fi
 mkdir -p "$logdir"
 logdir=$(cd "$logdir" && pwd -P)
 case $logdir in *,*) die "log dir $logdir contains a comma" ;; esac
-rm -f "$logdir"/node-[0-9]*.* "$logdir/summary.txt"
+rm -f "$logdir"/node-[0-9]*.* "$logdir/summary.txt" "$logdir/marks.txt"
+touch "$logdir/progress"
 # The private disks (--node-disk): empty for every run.
 if [ -n "$node_disk" ]; then
 	for i in $(seq 1 "$nodes"); do truncate -s "${node_disk}M" "$logdir/node-$i-disk.img"; done
@@ -201,6 +212,7 @@ kill_node() {
 			touch "$logdir/node-$j.killed"
 		fi
 		kill -KILL "$pid" 2>/dev/null || :
+		printf '%s n%s killed\n' "$(elapsed)" "$j" >>"$logdir/marks.txt"
 		say "node $j (QEMU pid $pid) killed with SIGKILL at $(elapsed)s, requested by node $by$how"
 		[ "$reboot" = 1 ] || return 0
 		printf '%s\n' "$(elapsed)" >>"$logdir/node-$j.reboots"
@@ -219,6 +231,7 @@ filter() {
 		"RED-CLUSTER-READY $i") elapsed >"$logdir/node-$i.cready" ;;
 		"RED-KILL-NODE "*) kill_node "${line#RED-KILL-NODE }" "$i" ;;
 		"RED-REBOOT-NODE "*) kill_node "${line#RED-REBOOT-NODE }" "$i" 1 ;;
+		"RED-MARK "*) printf '%s n%d %s\n' "$(elapsed)" "$i" "${line#RED-MARK }" >>"$logdir/marks.txt" ;;
 		esac
 	done
 }
@@ -230,6 +243,7 @@ run_node() {
 	while :; do
 		rc=0
 		local args=(--kver "$kver" --mem "$mem" --smp "$smp" --timeout "$btmo"
+			--idle-timeout "$idle_tmo" --progress "$logdir/progress"
 			--tcg-thread "$tcg_thread"
 			--log "$logdir/node-$i.log"
 			--env "RED_NODE=$i" --env "RED_NODES=$nodes" --env "RED_ADDRS=$addrs"

@@ -5,12 +5,23 @@
 #
 # Usage:
 #   tools/vm/run-guest.sh --kver KVER [--mem MiB] [--smp N] [--timeout SEC]
+#       [--idle-timeout SEC] [--progress FILE]
 #       [--log FILE] [--env NAME=VALUE]... [--cwd DIR] [--qemu-arg ARG]...
 #       [--tcg-thread multi|single] -- CMD [ARGS...]
 #
 # --tcg-thread picks QEMU's TCG threading: multi (the default, one host
 # thread per vCPU) or single (every vCPU of the guest on one host thread,
 # interleaved).  See tools/vm/run-cluster.sh for when single is used.
+#
+# Time-outs follow progress: progress is a new output line of the guest
+# command (its serial stdout, i.e. the log growing).  --idle-timeout SEC
+# (default 0 = off) stops the guest when it has shown no progress for SEC
+# seconds; --timeout SEC (default 600) is the total backstop, boot
+# included.  --progress FILE shares progress between guests (run-cluster.sh
+# passes one file to every node): each guest touches FILE when its own
+# output grows, and a guest is idle only when FILE, too, is SEC old, so a
+# node that waits for another one's work is not idle while that one works.
+# At the end it prints the longest silence it saw (its own, and of FILE).
 #
 # The guest runs CMD with cwd = the repo root (or --cwd), PATH including
 # /usr/sbin:/sbin, DM_DISABLE_UDEV=1, HOME=/tmp, RED_GUEST=1, RED_KVER=KVER,
@@ -22,7 +33,8 @@
 # .console.log.
 #
 # Exit status: the guest command's exit status, except
-#   124  time-out (no RED-GUEST-EXIT marker)
+#   124  time-out: no progress for --idle-timeout, or --timeout in all
+#        (no RED-GUEST-EXIT marker)
 #   125  guest died (panic, crash, QEMU error) before the marker (a kernel
 #        that dies before the guest init starts is booted again, twice at most)
 #   1    command succeeded but the kernel logged a problem report
@@ -33,12 +45,12 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 repo=$(cd "$here/../.." && pwd -P)
 
 usage() {
-	sed -n '6,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+	sed -n '6,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 die() { echo "run-guest: $*" >&2; exit 2; }
 
-kver='' mem=2048 smp=2 tmo=600 log='' cwd=$repo tcg_thread=multi
+kver='' mem=2048 smp=2 tmo=600 idle_tmo=0 progress='' log='' cwd=$repo tcg_thread=multi
 envs=() qextra=()
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -46,6 +58,8 @@ while [ $# -gt 0 ]; do
 	--mem) mem=${2:?}; shift 2 ;;
 	--smp) smp=${2:?}; shift 2 ;;
 	--timeout) tmo=${2:?}; shift 2 ;;
+	--idle-timeout) idle_tmo=${2:?}; shift 2 ;;
+	--progress) progress=${2:?}; shift 2 ;;
 	--log) log=${2:?}; shift 2 ;;
 	--env) envs+=("${2:?}"); shift 2 ;;
 	--cwd) cwd=${2:?}; shift 2 ;;
@@ -58,7 +72,7 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$kver" ] || die "--kver is required"
 [ $# -gt 0 ] || die "no command given after --"
-case $mem$smp$tmo in *[!0-9]*) die "--mem/--smp/--timeout take integers" ;; esac
+case $mem$smp$tmo$idle_tmo in *[!0-9]*) die "--mem/--smp/--timeout/--idle-timeout take integers" ;; esac
 case $tcg_thread in multi | single) ;; *) die "--tcg-thread takes multi or single, not '$tcg_thread'" ;; esac
 for e in "${envs[@]}"; do
 	[[ $e =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || die "bad --env '$e' (want NAME=VALUE)"
@@ -81,7 +95,7 @@ initrd=$repo/build/initramfs/initramfs-$kver.cpio.gz
 "$here/mkinitramfs.sh" "$kver" "$initrd"
 
 tmp=$(mktemp -d "$repo/build/vm/run.XXXXXX")
-qpid='' fpid=''
+qpid='' fpid='' wpid=''
 # shellcheck disable=SC2317  # invoked by trap
 cleanup() { rm -rf "$tmp"; }
 # shellcheck disable=SC2317  # invoked by trap
@@ -134,9 +148,50 @@ qemu=(qemu-system-x86_64 -accel "tcg,thread=$tcg_thread" -nodefaults -no-user-co
 	-virtfs 'local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap'
 	-nic none -no-reboot "${qextra[@]}")
 
-echo "run-guest: kernel $kver, ${mem} MiB, $smp vCPU (TCG $tcg_thread-threaded), time-out ${tmo}s, log $log" >&2
+[ -n "$progress" ] || progress=$tmp/progress
+touch "$progress"
+idle_desc="no idle limit"
+[ "$idle_tmo" = 0 ] || idle_desc="stopped after ${idle_tmo}s without progress"
+echo "run-guest: kernel $kver, ${mem} MiB, $smp vCPU (TCG $tcg_thread-threaded), $idle_desc, at most ${tmo}s in all, log $log" >&2
 start=$(date +%s)
 mkfifo "$tmp/out"
+
+# watchdog PID: while PID (the QEMU time-out wrapper) runs, every 2 s: when
+# the log grew, touch $progress; note the longest silence of the log and of
+# $progress (in $tmp/silence: "OWN SHARED"); when $progress is idle_tmo
+# seconds old, write the idle time to $tmp/idle and stop QEMU (TERM, then
+# KILL).  Progress is the guest command's own output: a guest that prints
+# nothing because it hangs is stopped, one that keeps printing is not.
+watchdog() {
+	local pid=$1 size=0 last_size=-1 own_at=$EPOCHSECONDS at idle own=0 shared=0 n
+	touch "$progress"
+	while kill -0 "$pid" 2>/dev/null; do
+		sleep 2
+		size=$(stat -c %s "$log" 2>/dev/null || echo 0)
+		if [ "$size" != "$last_size" ]; then
+			last_size=$size
+			own_at=$EPOCHSECONDS
+			touch "$progress"
+		fi
+		n=$((EPOCHSECONDS - own_at))
+		[ "$n" -le "$own" ] || own=$n
+		at=$(stat -c %Y "$progress" 2>/dev/null || echo "$own_at")
+		[ "$at" -ge "$own_at" ] || at=$own_at
+		idle=$((EPOCHSECONDS - at))
+		[ "$idle" -le "$shared" ] || shared=$idle
+		echo "$own $shared" >"$tmp/silence"
+		if [ "$idle_tmo" -gt 0 ] && [ "$idle" -ge "$idle_tmo" ]; then
+			echo "$idle" >"$tmp/idle"
+			kill -TERM "$pid" 2>/dev/null || :
+			for _ in 1 2 3 4 5 6 7 8 9 10; do
+				kill -0 "$pid" 2>/dev/null || return 0
+				sleep 1
+			done
+			kill -KILL "$pid" 2>/dev/null || :
+			return 0
+		fi
+	done
+}
 # A kernel that dies while booting, before the guest init prints
 # RED-GUEST-START, has run none of this project's code (dm-red is loaded by
 # the command, later).  Multi-threaded TCG very rarely loses a cross-vCPU
@@ -157,12 +212,19 @@ while :; do
 			sed -u '/^RED-DMESG-BEGIN$/,/^RED-DMESG-END$/d'
 		fi &
 	fpid=$!
+	rm -f "$tmp/idle"
 	timeout --foreground -k 15 "$tmo" "${qemu[@]}" </dev/null >"$tmp/out" 2>"$tmp/qemu.err" &
 	qpid=$!
+	watchdog "$qpid" &
+	wpid=$!
 	qrc=0
 	wait "$qpid" || qrc=$?
 	qpid=''
 	wait "$fpid" || :
+	kill "$wpid" 2>/dev/null || :
+	wait "$wpid" 2>/dev/null || :
+	# stopped by the watchdog: a time-out, whatever QEMU's exit status
+	[ ! -s "$tmp/idle" ] || qrc=124
 	[ -f "$conlog" ] && sed -i 's/\r//g' "$conlog"
 	if [ "$boot" -lt "$max_boots" ] && [ "$qrc" -ne 124 ] && [ "$qrc" -ne 137 ] &&
 		[ ! -s "$tmp/qemu.err" ] && ! grep -aq '^RED-GUEST-START$' "$log" &&
@@ -193,8 +255,11 @@ if [ "$boot" -gt 1 ]; then
 fi
 marker=$(grep -a -m1 '^RED-GUEST-EXIT [0-9]*$' "$log" || :)
 if [ -z "$marker" ]; then
-	if [ "$qrc" -eq 124 ] || [ "$qrc" -eq 137 ]; then
-		echo "run-guest: FAIL: guest timed out after ${tmo}s (no RED-GUEST-EXIT marker)" | tee -a "$log" >&2
+	if [ -s "$tmp/idle" ]; then
+		echo "run-guest: FAIL: guest timed out: no progress for $(cat "$tmp/idle")s (limit ${idle_tmo}s) after $((end - start))s (no RED-GUEST-EXIT marker)" | tee -a "$log" >&2
+		rc=124
+	elif [ "$qrc" -eq 124 ] || [ "$qrc" -eq 137 ]; then
+		echo "run-guest: FAIL: guest timed out after ${tmo}s in all (no RED-GUEST-EXIT marker)" | tee -a "$log" >&2
 		rc=124
 	else
 		echo "run-guest: FAIL: guest died (QEMU exit $qrc) before RED-GUEST-EXIT: panic or crash" | tee -a "$log" >&2
@@ -206,7 +271,13 @@ if [ -z "$marker" ]; then
 	exit "$rc"
 fi
 rc=${marker#RED-GUEST-EXIT }
-echo "run-guest: guest command exited $rc after $((end - start))s" >&2
+read -r own shared <"$tmp/silence" 2>/dev/null || own=- shared=-
+if [ "$progress" = "$tmp/progress" ]; then
+	silence="longest silence ${own}s"
+else
+	silence="longest silence ${own}s, of all the guests sharing its progress ${shared}s"
+fi
+echo "run-guest: guest command exited $rc after $((end - start))s; $silence (limit ${idle_tmo}s, 0 = none)" | tee -a "$log" >&2
 
 bad=0
 "$here/check-dmesg.sh" "$log" >&2 || bad=1
