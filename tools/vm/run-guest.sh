@@ -35,7 +35,7 @@
 # Exit status: the guest command's exit status, except
 #   124  time-out: no progress for --idle-timeout, or --timeout in all
 #        (no RED-GUEST-EXIT marker)
-#   125  guest died (panic, crash, QEMU error) before the marker (a kernel
+#   125  guest died (panic, crash, QEMU error, SIGKILL) before the marker (a kernel
 #        that dies before the guest init starts is booted again, twice at most)
 #   1    command succeeded but the kernel logged a problem report
 #        (see tools/vm/check-dmesg.sh); non-zero command status is kept.
@@ -258,9 +258,12 @@ if [ -z "$marker" ]; then
 	if [ -s "$tmp/idle" ]; then
 		echo "run-guest: FAIL: guest timed out: no progress for $(cat "$tmp/idle")s (limit ${idle_tmo}s) after $((end - start))s (no RED-GUEST-EXIT marker)" | tee -a "$log" >&2
 		rc=124
-	elif [ "$qrc" -eq 124 ] || [ "$qrc" -eq 137 ]; then
+	elif [ "$qrc" -eq 124 ] || { [ "$qrc" -eq 137 ] && [ $((end - start)) -ge "$tmo" ]; }; then
 		echo "run-guest: FAIL: guest timed out after ${tmo}s in all (no RED-GUEST-EXIT marker)" | tee -a "$log" >&2
 		rc=124
+	elif [ "$qrc" -eq 137 ]; then
+		echo "run-guest: FAIL: QEMU was killed (SIGKILL) after $((end - start))s, before RED-GUEST-EXIT" | tee -a "$log" >&2
+		rc=125
 	else
 		echo "run-guest: FAIL: guest died (QEMU exit $qrc) before RED-GUEST-EXIT: panic or crash" | tee -a "$log" >&2
 		rc=125
