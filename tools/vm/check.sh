@@ -7,7 +7,11 @@
 #                       the newest installed 6.1.0-*-amd64 and 6.12.*-amd64
 #                       that have both /lib/modules/KVER and /boot/vmlinuz-KVER
 #   RED_BUILD_TIMEOUT   seconds per build step (default 600)
-#   RED_GUEST_TIMEOUT   seconds per guest (default 900)
+#   RED_GUEST_IDLE      a guest that prints nothing for this many seconds
+#                       is stopped (default 300; tests/run-all.sh stops a
+#                       single test silent for RED_TEST_IDLE, 180, before)
+#   RED_GUEST_TIMEOUT   seconds per guest in all, a backstop (default 1200,
+#                       about 3.5 times a run of the suite on an idle host)
 #   RED_GUEST_MEM       guest memory in MiB (default 2048)
 #   RED_GUEST_SMP       guest vCPUs (default 2)
 #   RED_TEST_*          passed through to the guest unchanged
@@ -23,7 +27,8 @@ logs=$repo/build/logs
 mkdir -p "$logs"
 
 build_tmo=${RED_BUILD_TIMEOUT:-600}
-guest_tmo=${RED_GUEST_TIMEOUT:-900}
+guest_tmo=${RED_GUEST_TIMEOUT:-1200}
+guest_idle=${RED_GUEST_IDLE:-300}
 mem=${RED_GUEST_MEM:-2048}
 smp=${RED_GUEST_SMP:-2}
 
@@ -127,11 +132,11 @@ for kver in "${kvers[@]}"; do
 	[ -x "$runner" ] || cmd=(bash tests/run-all.sh)
 
 	glog=$logs/guest-$kver.log
-	say "guest: ${cmd[*]} (log build/logs/guest-$kver.log, time-out ${guest_tmo}s)"
+	say "guest: ${cmd[*]} (log build/logs/guest-$kver.log, stopped after ${guest_idle}s without output, ${guest_tmo}s in all)"
 	start=$(date +%s)
 	set +e
 	"$here/run-guest.sh" --kver "$kver" --mem "$mem" --smp "$smp" \
-		--timeout "$guest_tmo" --log "$glog" \
+		--timeout "$guest_tmo" --idle-timeout "$guest_idle" --log "$glog" \
 		--env "RED_KO=$ko" --env "KVER=$kver" "${passthru[@]}" \
 		-- "${cmd[@]}" </dev/null
 	grc=$?
@@ -157,7 +162,7 @@ for kver in "${kvers[@]}"; do
 	extra=()
 	ran=$((pass + fail + skip))
 	case $grc in
-	124) extra+=("guest timed out after ${guest_tmo}s") ;;
+	124) extra+=("guest timed out: $(grep -a -m1 -o 'timed out.*' "$glog" || echo "after ${guest_tmo}s")") ;;
 	125) extra+=("guest died (panic/crash) before finishing") ;;
 	esac
 	if [ "$grc" -ne 124 ] && [ "$grc" -ne 125 ] && grep -q '^RED-DMESG-BEGIN$' "$glog" &&

@@ -32,7 +32,7 @@ if [ "$what" != three ]; then
 	rm -f build/vm/cluster-lun.img
 	start=$(date +%s)
 	if timeout 900 tools/vm/run-cluster.sh --kver "$kver" --nodes 2 \
-		--lun build/vm/cluster-lun.img --lun-size 64 --timeout 600 \
+		--lun build/vm/cluster-lun.img --lun-size 64 --timeout 600 --idle-timeout 300 \
 		--log-dir "build/logs/cluster-$kver" -- redd/daemon/cluster-smoke.sh \
 		>"build/logs/cluster-$kver.out" 2>&1; then
 		echo "ok 1 - redd two-node cluster smoke on $kver ($(($(date +%s) - start))s)"
