@@ -5,9 +5,11 @@
 #
 # The mailbox: the nodes coordinate through the last MiB of the shared LUN,
 # which no red device covers.  Node i owns 256 sectors there; each fact it
-# posts is one line "RUN_ID KEY VALUE..." in a sector of its own (a 512-byte
-# O_DIRECT write is atomic), so a reader never sees half a fact.  Facts are
-# never overwritten: the latest post of a KEY wins.
+# posts is one line "RUN_ID nI KEY VALUE..." in a sector of its own (a
+# 512-byte O_DIRECT write is atomic), so a reader never sees half a fact.
+# Facts are never overwritten: the latest post of a KEY wins.  A reader
+# reads every node's sectors in one O_DIRECT read (mbox_dump): a poll is
+# three processes, which counts under TCG.
 
 : "${work:?}" "${repo:?}"
 MBOX_SLOTS=256
@@ -17,8 +19,10 @@ t0=${t0:-$SECONDS}
 say() { printf 'cluster3[%s] +%ss: %s\n' "$RED_NODE" "$((SECONDS - t0))" "$*"; }
 
 lun_sectors() { blockdev --getsz "$RED_LUN"; }
+mbox_lun_sectors=''
 mbox_base() { # NODE
-	echo $(($(lun_sectors) - 2048 + ($1 - 1) * MBOX_SLOTS))
+	[ -n "$mbox_lun_sectors" ] || mbox_lun_sectors=$(lun_sectors)
+	echo $((mbox_lun_sectors - 2048 + ($1 - 1) * MBOX_SLOTS))
 }
 
 # post KEY [VALUE...]: publish a fact of this node.
@@ -26,16 +30,22 @@ post() {
 	local slot
 	slot=$(cat "$work/mbox-next" 2>/dev/null || echo 0)
 	[ "$slot" -lt "$MBOX_SLOTS" ] || { say "mailbox full"; return 1; }
-	printf '%s %s\n' "$RED_RUN_ID" "$*" |
+	printf '%s n%s %s\n' "$RED_RUN_ID" "$RED_NODE" "$*" |
 		dd of="$RED_LUN" bs=512 seek=$(($(mbox_base "$RED_NODE") + slot)) count=1 \
-			conv=sync oflag=direct status=none
+			conv=sync,notrunc oflag=direct status=none
 	echo $((slot + 1)) >"$work/mbox-next"
+}
+
+# mbox_dump: every node's facts of this run, "NODE KEY VALUE..." a line,
+# each node's in the order it posted them.
+mbox_dump() {
+	dd if="$RED_LUN" bs=512 skip="$(mbox_base 1)" count=$((MBOX_SLOTS * ${RED_NODES:-4})) \
+		iflag=direct status=none | tr -d '\0' | sed -n "s/^$RED_RUN_ID n\([0-9]*\) /\1 /p"
 }
 
 # facts NODE: every fact of NODE, one per line, without the run id.
 facts() {
-	dd if="$RED_LUN" bs=512 skip="$(mbox_base "$1")" count="$MBOX_SLOTS" iflag=direct \
-		status=none | tr -d '\0' | sed -n "s/^$RED_RUN_ID //p"
+	mbox_dump | awk -v n="$1" '$1 == n { sub(/^[^ ]+ /, ""); print }'
 }
 
 # fact NODE KEY: the value of NODE's latest KEY (status 1 if none).
@@ -50,15 +60,25 @@ fact() {
 # any node posted "abort".  awaitv also prints the value.
 await() { awaitv "$@" >/dev/null; }
 awaitv() {
-	local node=$1 key=$2 deadline=$((SECONDS + ${3:-$WAIT_S})) i
+	local node=$1 key=$2 deadline=$((SECONDS + ${3:-$WAIT_S})) r
 	while :; do
-		fact "$node" "$key" && return 0
-		for i in 1 2 3; do
-			if [ "$i" != "$RED_NODE" ] && fact "$i" abort >/dev/null; then
-				say "node $i aborted ($(fact "$i" abort)) while waiting for node $node's $key" >&2
-				return 1
-			fi
-		done
+		# one read of the mailbox: "F VALUE" (found), "A NODE WHY" (another
+		# node aborted), or nothing
+		r=$(mbox_dump | awk -v n="$node" -v k="$key" -v me="$RED_NODE" '
+			$1 == n && $2 == k { v = $0; sub(/^[^ ]+ [^ ]+ ?/, "", v); found = 1 }
+			$2 == "abort" && $1 != me && !ab { ab = $1; why = $0; sub(/^[^ ]+ [^ ]+ ?/, "", why) }
+			END { if (found) print "F " v; else if (ab) print "A " ab " " why }')
+		case $r in
+		"F "*)
+			printf '%s\n' "${r#F }"
+			return 0
+			;;
+		"A "*)
+			r=${r#A }
+			say "node ${r%% *} aborted (${r#* }) while waiting for node $node's $key" >&2
+			return 1
+			;;
+		esac
 		if [ "$SECONDS" -ge "$deadline" ]; then
 			say "timed out waiting for node $node's $key" >&2
 			return 1
