@@ -20,7 +20,7 @@
 #      and primary_slot_name), start it, wait until it streams; then the
 #      primary commits synchronously to ANY 1 (n2, n3)
 #   c  node 3 runs pgbench -c 4 -j 2 -l against node 1 over TCP; both
-#      standbys run a read query every 0.5 s
+#      standbys run a read query every 2 s
 #   d  node 3's standby is stopped, unmounted, its store dropped (redctl
 #      gc), remounted, made a standby again and restarted, under the load
 #   e  (failover; when redctl has "promote") node 1 prints RED-REBOOT-NODE 1:
@@ -37,8 +37,8 @@
 #      counts, TPS per phase
 # Without "promote" in redctl (or with RED_PG3_FAILOVER=0) e and f are
 # skipped (TAP "# SKIP") and node 1 stays the primary to the end.
-# Environment: RED_PG3_SCALE (pgbench scale, default 5), RED_PG3_LOAD2_S
-# (the second pgbench run, default 20 s), RED_PG3_LOAD1_S (the first run
+# Environment: RED_PG3_SCALE (pgbench scale, default 3), RED_PG3_LOAD2_S
+# (the second pgbench run, default 10 s), RED_PG3_LOAD1_S (the first run
 # without failover, default 100 s), RED_PG3_FAILOVER (auto | 0 | 1),
 # RED_CLUSTER_WAIT (default 300: every wait for a peer), RED_PG3_TEMPLATE (a
 # tar of "initdb -U postgres -A trust -E UTF8 --no-locale" made on the host,
@@ -55,14 +55,26 @@ RED_CLUSTER_WAIT=${RED_CLUSTER_WAIT:-300}
 # shellcheck source=tests/cluster/lib.sh
 . "$repo/tests/cluster/lib.sh"
 say() { printf 'pg3[%s.%s] +%ss: %s\n' "$RED_NODE" "$boot" "$((SECONDS - t0))" "$*"; }
+# mark NAME: the harness notes NAME with its own clock (run-cluster.sh,
+# LOGDIR/marks.txt): the failover's figures across nodes are taken there,
+# on one clock.  Written to fd 3, the command's stdout, so that background
+# jobs whose stdout goes to a file can mark too.
+exec 3>&1
+mark() { printf 'RED-MARK %s\n' "$*" >&3; }
 
 LEASE_MS=10000
 CHUNK_SECTORS=128
 STORE=256M
-SCALE=${RED_PG3_SCALE:-5}
-LOAD2_S=${RED_PG3_LOAD2_S:-20}
+SCALE=${RED_PG3_SCALE:-3}
+LOAD2_S=${RED_PG3_LOAD2_S:-10}
 CLIENTS=4
 PGBIN=/usr/lib/postgresql/15/bin
+# psql and pgbench from $PGBIN: /usr/bin/psql and /usr/bin/pgbench are
+# Debian's pg_wrapper, a Perl script that loads its modules over 9p on every
+# call (seconds each under TCG; the standbys' reader calls psql twice a
+# second)
+PSQL=$PGBIN/psql
+PGBENCH=$PGBIN/pgbench
 redctl_bin=${RED_REDCTL:-$repo/build/redd/redctl/redctl}
 MNT=/tmp/pg
 PGDATA=$MNT/data
@@ -92,7 +104,7 @@ abort() {
 	exit 1
 }
 for f in "$redctl_bin" "${RED_REDD:-$repo/build/redd/daemon/redd}" "$repo/build/$RED_KVER/dm-red.ko" \
-	"$PGBIN/initdb" "$PGBIN/pg_ctl" /usr/bin/pgbench /usr/bin/psql; do
+	"$PGBIN/initdb" "$PGBIN/pg_ctl" "$PGBENCH" "$PSQL"; do
 	[ -e "$f" ] || abort "$f missing"
 done
 cp "$redctl_bin" "$work/redctl"
@@ -112,10 +124,10 @@ LOAD1_S=${RED_PG3_LOAD1_S:-100} # covers the gc cycle (about 80 s under TCG)
 as_pg() { setpriv --reuid=postgres --regid=postgres --init-groups -- env HOME=/tmp "$@"; }
 pgctl() { as_pg "$PGBIN/pg_ctl" -D "$PGDATA" "$@"; }
 # q SQL: a query on the local server, unaligned, tuples only
-q() { timeout 60 setpriv --reuid=postgres --regid=postgres --init-groups -- env HOME=/tmp psql -h /tmp -p 5432 -U postgres -d postgres -XAtq -v ON_ERROR_STOP=1 -c "$1"; }
+q() { timeout 60 setpriv --reuid=postgres --regid=postgres --init-groups -- env HOME=/tmp "$PSQL" -h /tmp -p 5432 -U postgres -d postgres -XAtq -v ON_ERROR_STOP=1 -c "$1"; }
 # qn NODE SQL: the same over TCP on NODE's server
 conn() { echo "host=$(addr_of "$1") port=5432 user=postgres dbname=postgres connect_timeout=10 tcp_user_timeout=10000 keepalives_idle=3 keepalives_interval=1 keepalives_count=3"; }
-qn() { timeout 60 setpriv --reuid=postgres --regid=postgres --init-groups -- env HOME=/tmp psql "$(conn "$1")" -XAtq -v ON_ERROR_STOP=1 -c "$2"; }
+qn() { timeout 60 setpriv --reuid=postgres --regid=postgres --init-groups -- env HOME=/tmp "$PSQL" "$(conn "$1")" -XAtq -v ON_ERROR_STOP=1 -c "$2"; }
 pg_start() {
 	touch "$work/pg.log"
 	chown postgres:postgres "$work/pg.log"
@@ -167,7 +179,7 @@ print("-" if v is None else (json.dumps(v) if isinstance(v, (dict, list)) else v
 stab_counts() {
 	js '"stabilize=%s chunks=%s preserves=%s" % (r["redd"]["stats"]["stabilize"], r["redd"]["stats"]["chunks"], r["redd"]["stats"]["preserves"])'
 }
-# reader: a read query on the local standby every 0.5 s, "TIME ok|fail"
+# reader: a read query on the local standby every 2 s, "TIME ok|fail"
 start_reader() {
 	(
 		while [ ! -e "$work/reader.stop" ]; do
@@ -175,14 +187,14 @@ start_reader() {
 			# does not get through; psql's own time-outs bound it)
 			if setpriv --reuid=postgres --regid=postgres --init-groups -- env HOME=/tmp \
 				PGCONNECT_TIMEOUT=10 PGOPTIONS='-c statement_timeout=10000' \
-				psql -h /tmp -p 5432 -U postgres -d postgres -XAtq \
+				"$PSQL" -h /tmp -p 5432 -U postgres -d postgres -XAtq \
 				-c 'select count(*) from pgbench_history' </dev/null >/dev/null 2>"$work/read.err"; then
 				echo "$EPOCHREALTIME ok"
 			else
 				echo "$EPOCHREALTIME fail"
 				[ -s "$work/reads.firsterr" ] || cp "$work/read.err" "$work/reads.firsterr"
 			fi
-			sleep 0.5
+			sleep 2
 		done
 	) >>"$work/reads.log" 2>/dev/null &
 	echo $! >"$work/reader.pid"
@@ -195,25 +207,58 @@ reads_between() { # FROM TO RESULT: reads with RESULT between two times
 	awk -v a="$1" -v b="$2" -v r="$3" '$1 >= a && $1 <= b && $2 == r' "$work/reads.log" | wc -l
 }
 # the WAL position the walreceiver reports in its process title, sampled:
-# readable when the device holds I/O and no new connection gets through
+# readable when the device holds I/O and no new connection gets through.
+# In bash alone (/proc/PID/cmdline holds the title): no process a sample
 start_lsn_sampler() {
 	(
+		pid='' title=''
 		while :; do
-			l=$(ps -eo args= | sed -n 's/^postgres: walreceiver streaming \([0-9A-F]*\/[0-9A-F]*\).*/\1/p' | head -n 1)
-			[ -z "$l" ] || echo "$l" >"$work/lsn.last"
-			sleep 0.3
+			title=''
+			if [ -n "$pid" ]; then
+				{ IFS= read -r -d '' title <"/proc/$pid/cmdline"; } 2>/dev/null || :
+			fi
+			if [[ $title != "postgres: walreceiver "* ]]; then
+				pid=''
+				for f in /proc/[0-9]*/cmdline; do
+					title=''
+					{ IFS= read -r -d '' title <"$f"; } 2>/dev/null || :
+					if [[ $title == "postgres: walreceiver "* ]]; then
+						pid=${f#/proc/}
+						pid=${pid%/cmdline}
+						break
+					fi
+				done
+			fi
+			if [[ $title =~ ^postgres:\ walreceiver\ streaming\ ([0-9A-F]+/[0-9A-F]+) ]]; then
+				echo "${BASH_REMATCH[1]}" >"$work/lsn.last"
+			fi
+			sleep 0.5
 		done
 	) &
 }
 # the event stream, each line stamped with this node's clock
 start_events() {
 	(
-		rc_ events --json 2>&1 | while IFS= read -r l; do printf '%s %s\n' "$EPOCHREALTIME" "$l"; done
+		rc_ events --json 2>&1 | while IFS= read -r l; do
+			printf '%s %s\n' "$EPOCHREALTIME" "$l"
+			case $l in
+			*'"what":"lease-expired"'*) mark "lost-writer lease-expired" ;;
+			*'"what":"peer-disconnected"'*'"node":1'[',}']*) mark "lost-writer peer-disconnected" ;;
+			esac
+		done
 	) >>"$work/events.log" &
 }
 # pgbench's per-transaction logs: acknowledged transactions of a run
 acked() { cat "$work/pgb/$1".[0-9]* 2>/dev/null | awk '$3 ~ /^[0-9]+$/' | wc -l; }
-# tps_window PREFIX FROM TO: committed transactions per second in a window
+# txn_time PREFIX first|last: the end time of a run's first or last
+# acknowledged transaction (pgbench's log: this node's clock, as now())
+txn_time() {
+	cat "$work/pgb/$1".[0-9]* 2>/dev/null | awk -v w="$2" '
+		$3 ~ /^[0-9]+$/ { t = $5 + $6 / 1e6; if (!n++ || (w == "first" ? t < m : t > m)) m = t }
+		END { if (n) printf "%.6f\n", m; else exit 1 }'
+}
+# tps_window PREFIX FROM TO: acknowledged transactions per second in
+# [FROM, TO), times on this node's clock; "-" for an empty window
 tps_window() {
 	cat "$work/pgb/$1".[0-9]* 2>/dev/null | awk -v a="$2" -v b="$3" '
 		$3 ~ /^[0-9]+$/ { t = $5 + $6 / 1e6; if (t >= a && t < b) n++ }
@@ -291,6 +336,12 @@ primary_setup() {
 		shared_buffers = 64MB
 		wal_receiver_timeout = 20s
 		wal_sender_timeout = 20s
+		# a standby starts from a crash image of this directory (its
+		# copier's view): one syncfs at its start, not an fsync of every
+		# file (tens of seconds under TCG, each fsync a copy-on-write)
+		recovery_init_sync_method = syncfs
+		# a standby whose primary went away retries every second, not 5 s
+		wal_retrieve_retry_interval = 1s
 	EOF
 	cat >>"$PGDATA/pg_hba.conf" <<-EOF
 		host all all 192.168.77.0/24 trust
@@ -302,7 +353,7 @@ primary_setup() {
 	q "select pg_create_physical_replication_slot('n2', true), pg_create_physical_replication_slot('n3', true)" >/dev/null ||
 		abort "slots"
 	t=$(now)
-	as_pg pgbench -h /tmp -p 5432 -U postgres -i -s "$SCALE" -q postgres >"$work/pgbench-i.out" 2>&1 ||
+	as_pg "$PGBENCH" -h /tmp -p 5432 -U postgres -i -s "$SCALE" -q postgres >"$work/pgbench-i.out" 2>&1 ||
 		{ cat "$work/pgbench-i.out"; abort "pgbench -i"; }
 	tb=$(since "$t")
 	q checkpoint >/dev/null
@@ -352,6 +403,8 @@ gc_cycle() { # PRIMARY_NODE
 	t_start=$(since "$t")
 	wait_for "streaming again" 180 streaming_from "$p" || abort "no streaming after gc"
 	t_stream=$(since "$ts")
+	# what the standby did between its start and streaming
+	grep -E 'FATAL|ERROR|consistent recovery|started streaming|redo starts|redo done' "$work/pg.log" | tail -n 6 | cut -c1-200 | sed 's/^/  pg.log: /'
 	# replay lag as the primary measures it (one clock)
 	lagok() {
 		lag=$(qn "$p" "select coalesce(extract(epoch from replay_lag), 0) from pg_stat_replication where application_name = 'n$RED_NODE' and state = 'streaming'" 2>/dev/null) &&
@@ -366,30 +419,29 @@ gc_cycle() { # PRIMARY_NODE
 }
 
 # ---- e: the failover -----------------------------------------------------------
-# writer_lost: redd on this node no longer sees node 1
+# writer_lost: redd on this node no longer sees node 1: its event, or (every
+# tenth call: Python is slow to start under TCG) its status
+lost_polls=0
 writer_lost() {
 	local c
 	awk -v a="$(cat "$work/kill.seen")" '$1 >= a - 30 && (/"what":"lease-expired"/ || /"what":"peer-disconnected"/ && /"node":1[,}]/) { f = 1 } END { exit !f }' \
 		"$work/events.log" && return 0
+	lost_polls=$((lost_polls + 1))
+	[ $((lost_polls % 10)) = 0 ] || return 1
 	c=$(js '[p["connected"] for p in d["redd"]["peers"] if p["node"] == 1][0]')
 	[ "$c" = False ] || [ "$c" = false ]
 }
 failover_standby() { # on nodes 2 and 3, after the kill
-	local seen tl ev lsn score mine other cand3 lsn_o score_o newp
-	seen=$(cat "$work/kill.seen")
+	local lsn score mine other cand3 lsn_o score_o newp
 	# node 1 is dead: what this standby received is final; read it before
 	# the read lease runs out and the device holds I/O
 	lsn=$(cat "$work/lsn.last" 2>/dev/null) || lsn=0/0
+	# (how long after the kill: the harness's clock, marks lost-writer)
 	wait_for "redd to report node 1 lost" 120 writer_lost || abort "redd never lost node 1"
-	tl=$(now)
-	# the event's own stamp when there is one
-	ev=$(awk -v a="$seen" '$1 >= a - 30 && (/"what":"lease-expired"/ || /"what":"peer-disconnected"/ && /"node":1[,}]/) { print $1; exit }' "$work/events.log")
-	[ -z "$ev" ] || tl=$ev
-	echo "$tl" >"$work/lost.at"
-	score=$(js 'r["promotion"]["score"]')
-	[ "$score" != - ] || score=$(field "$DEV" 4 | cut -d/ -f1)
-	say "e: node 1 lost $(awk -v a="$seen" -v b="$tl" 'BEGIN { printf "%.1f", b - a }')s after its kill was seen; received up to $lsn, promotion score $score"
-	post m-detect "$(awk -v a="$seen" -v b="$tl" 'BEGIN { printf "%.1f", b - a }')s"
+	# redd's promotion score is the store's used chunks (daemon_lun.cpp),
+	# read here from the kernel's status line: no Python on this path
+	score=$(field "$DEV" 4 | cut -d/ -f1)
+	say "e: redd reports node 1 lost; received up to $lsn, promotion score $score"
 	post cand "$lsn $score"
 	mine="$lsn $score"
 	other=$((5 - RED_NODE))
@@ -410,6 +462,7 @@ failover_standby() { # on nodes 2 and 3, after the kill
 promoted_dev() { [ "$(field "$DEV" 1)" = writer ] && state_is "$DEV" active; }
 promote_here() {
 	local t tp tw tg tc out slots
+	mark promote-begin
 	t=$(now)
 	rc_ promote r0 --timeout 180 > >(while IFS= read -r l; do printf '%s %s\n' "$EPOCHREALTIME" "$l"; done >"$work/promote.out") 2>&1 ||
 		{ sleep 1; cat "$work/promote.out"; abort "redctl promote"; }
@@ -419,9 +472,11 @@ promote_here() {
 	t2=$(now)
 	wait_for "the device to be the writer, write-back done" 300 promoted_dev || abort "not promoted"
 	tw=$(since "$t2")
+	mark storage-promoted
 	t2=$(now)
 	pgctl promote -w -t 120 >/dev/null || abort "pg_ctl promote"
 	tg=$(since "$t2")
+	mark pg-promoted
 	# the survivors' slots, and commits synchronous to one of them again
 	slots='' qslots=''
 	for n in 1 2 3; do
@@ -437,22 +492,25 @@ promote_here() {
 	t2=$(now)
 	# (timeout(1) runs programs, not functions: setpriv spelled out)
 	timeout 300 setpriv --reuid=postgres --regid=postgres --init-groups -- env HOME=/tmp \
-		psql -h /tmp -p 5432 -U postgres -d postgres -XAtq -v ON_ERROR_STOP=1 \
+		"$PSQL" -h /tmp -p 5432 -U postgres -d postgres -XAtq -v ON_ERROR_STOP=1 \
 		-c "create table failover_probe(at timestamptz default now())" -c "insert into failover_probe default values" >/dev/null ||
 		abort "no commit on the new primary"
 	tc=$(since "$t2")
+	mark first-commit
 	echo "$tp $tw $tg $tc" >"$work/promote.res"
-	post m-promote "redctl promote (fencing wait, PROMOTE accepted) ${tp}s; PROMOTE -> writer active (write-back) ${tw}s; pg_ctl promote ${tg}s; first synchronous commit ${tc}s; kill seen -> that commit $(since "$(cat "$work/kill.seen")")s"
+	post m-promote "redctl promote (fencing wait, PROMOTE accepted) ${tp}s; PROMOTE -> writer active (write-back) ${tw}s; pg_ctl promote ${tg}s; first synchronous commit ${tc}s"
 	say "e: redctl promote ${tp}s, then writer+active ${tw}s, pg_ctl promote ${tg}s, first synchronous commit ${tc}s"
 }
 repoint() { # NEWP: follow the new primary
-	local p=$1 t
+	local p=$1 t ts
 	t=$(now)
 	sed -i "s/host=[0-9.]* /host=$(addr_of "$p") /" "$PGDATA/postgresql.auto.conf"
 	q "select pg_reload_conf()" >/dev/null
 	wait_for "streaming from node $p" 240 streaming_from "$p" || abort "does not stream from node $p"
-	say "e: streaming from node $p $(since "$t")s after the re-point, timeline $(q 'select received_tli from pg_stat_wal_receiver')"
-	post m-repoint "$(since "$t")s"
+	ts=$(since "$t")
+	mark streaming-new-primary
+	say "e: streaming from node $p ${ts}s after the re-point, timeline $(q 'select received_tli from pg_stat_wal_receiver')"
+	post m-repoint "${ts}s"
 }
 
 # ---- g: the end on every node ---------------------------------------------------
@@ -487,9 +545,10 @@ case $RED_NODE:$boot in
 		sed 's/^/  replication: /'
 	post load-go
 	if [ "$failover" = 1 ]; then
+		# (the load goes on after the gc while this node posts its figures)
 		await 3 gc-done || abort "no gc on node 3"
-		sleep 8
-		post m-1 "$(stab_counts) lunw=$(lun_written)"
+		# (redctl's text status: Python is slow to start under TCG)
+		post m-1 "$(rc_ status r0 2>/dev/null | sed -n 's/^ *\(stabilize: .*\)$/\1/p' | head -n 1); lunw=$(lun_written)"
 		post kill-at "$(now)"
 		say "e: asking the harness to kill and reboot this node"
 		echo "RED-REBOOT-NODE 1"
@@ -515,6 +574,7 @@ case $RED_NODE:$boot in
 	pg_start || abort "standby start"
 	wait_for "streaming from node $newp" 240 streaming_from "$newp" || abort "node 1 does not stream"
 	say "f: node 1 back as a copier in ${up_s}s, standby of node $newp streaming $(since "$t")s after the mount"
+	mark n1-streaming
 	post n1-streaming "join=${up_s}s streaming=$(since "$t")s"
 	start_reader
 	await 2 all-done 900 || :
@@ -548,10 +608,13 @@ case $RED_NODE:$boot in
 		# c: the load, from node 3 against node 1 over TCP
 		tl=$(now)
 		echo "$tl" >"$work/load1.start"
-		(as_pg pgbench "$(conn 1)" -n -c "$CLIENTS" -j 2 -T "$LOAD1_S" -l --log-prefix="$work/pgb/log1" -P 5 \
+		(as_pg "$PGBENCH" "$(conn 1)" -n -c "$CLIENTS" -j 2 -T "$LOAD1_S" -l --log-prefix="$work/pgb/log1" -P 2 \
 			>"$work/pgbench1.out" 2>&1 || echo "exit $?" >>"$work/pgbench1.out") &
 		load_pid=$!
-		sleep 6
+		# the gc under load: once pgbench reports (its first -P line)
+		wait_for "pgbench's first progress report" 120 grep -q '^progress:' "$work/pgbench1.out" ||
+			abort "pgbench run 1 does not report progress: $(tail -n 3 "$work/pgbench1.out" | tr '\n' ' ')"
+		say "c: pgbench runs ($(grep -m1 '^progress:' "$work/pgbench1.out")), $(since "$tl")s after its start"
 		gc_cycle 1
 		post gc-done
 	fi
@@ -577,19 +640,21 @@ case $RED_NODE:$boot in
 	fi
 	if [ "$RED_NODE" = 3 ]; then
 		wait "$load_pid" || :
-		t1=$(now)
 		sed 's/^/  pgbench 1: /' "$work/pgbench1.out" | grep -v '^  pgbench 1: progress' | tail -n 25
 		acked1=$(acked log1)
-		t2=$(now)
 		# -n: no vacuum, and above all no truncation of pgbench_history
-		as_pg pgbench "$(conn "$newp")" -n -c "$CLIENTS" -j 2 -T "$LOAD2_S" -l --log-prefix="$work/pgb/log2" \
+		as_pg "$PGBENCH" "$(conn "$newp")" -n -c "$CLIENTS" -j 2 -T "$LOAD2_S" -l --log-prefix="$work/pgb/log2" \
 			>"$work/pgbench2.out" 2>&1 || { cat "$work/pgbench2.out"; abort "pgbench run 2"; }
-		t3=$(now)
 		acked2=$(acked log2)
 		read -r g0 g1 <"$work/gc.window"
-		kseen=$(cat "$work/kill.seen" 2>/dev/null || echo "$t1")
-		post m-tps "pre-gc=$(tps_window log1 "$tl" "$g0") gc=$(tps_window log1 "$g0" "$g1") post-gc=$(tps_window log1 "$g1" "$kseen") run2=$(tps_window log2 "$t2" "$t3")"
-		post load-done "$acked1 $acked2 $(grep -c 'aborted' "$work/pgbench1.out" || :)"
+		# one clock, node 3's: pgbench's log and the gc window.  Run 1
+		# from its first acknowledged transaction to its last (node 1's
+		# kill ends it); run 2 as pgbench reports it
+		f1=$(txn_time log1 first) || f1=$g0
+		l1=$(txn_time log1 last) || l1=$g1
+		r2=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' "$work/pgbench2.out")
+		post m-tps "pre-gc=$(tps_window log1 "$f1" "$g0") gc=$(tps_window log1 "$g0" "$g1") post-gc=$(tps_window log1 "$g1" "$l1") run2=${r2:--}"
+		post load-done "$acked1 $acked2 $(grep -c 'client [0-9]* aborted' "$work/pgbench1.out" || :)"
 		say "c: run 1 acknowledged $acked1 transactions, run 2 $acked2"
 	fi
 	if [ "$RED_NODE" = 2 ]; then
@@ -673,15 +738,18 @@ case $RED_NODE:$boot in
 		tap $r "PostgreSQL stopped, fsck.ext4 -n -f clean on every view (${fins% })"
 
 		# ---- h: the report -------------------------------------------------------
+		# every node has posted its last fact: the mailbox is read once
+		for i in 1 2 3; do facts "$i" >"$work/facts.$i"; done
+		fact() { awk -v k="$2" '$1 == k { sub("^[^ ]+ ?", ""); v = $0; n = 1 } END { if (n) print v; exit !n }' "$work/facts.$1"; }
 		echo "== pg3 report (scale $SCALE, chunk $((CHUNK_SECTORS / 2)) KiB, lease $((LEASE_MS / 1000)) s, failover $failover)"
 		echo "== step a: primary on node 1: $(fact 1 m-a)"
 		echo "== step b: standbys: node 2: $(fact 2 streaming); node 3: $(fact 3 streaming)"
 		echo "== step c: load: node 3 pgbench -c $CLIENTS -j 2, run 1 $acked1 acknowledged (aborted clients: ${aborted:-0}), run 2 $acked2 in ${LOAD2_S}s"
-		echo "== step c: TPS per phase: $(fact 3 m-tps)"
+		echo "== step c: TPS per phase (pgbench's log on node 3: run 1 from its first acknowledged transaction to the gc, during the gc, after it to its last; run 2 as pgbench reports it): $(fact 3 m-tps)"
 		echo "== step d: gc of node 3's standby: $(fact 3 m-gc)"
 		echo "== step d: node 3's store: $(fact 3 m-gcstore)"
 		if [ "$failover" = 1 ]; then
-			echo "== step e: failover to node $newp: detection (kill seen -> redd lost node 1) $(fact 2 m-detect 2>/dev/null || echo -) on node 2, $(fact 3 m-detect 2>/dev/null || echo -) on node 3"
+			echo "== step e: failover to node $newp (from node 1's kill, on the harness's clock: the line 'failover on the harness clock' below)"
 			echo "== step e: $(fact "$newp" m-promote 2>/dev/null || echo -)"
 			echo "== step e: node $((5 - newp)) re-pointed and streaming in $(fact $((5 - newp)) m-repoint 2>/dev/null || echo -)"
 			echo "== step f: node 1 after its reboot: $(fact 1 m-f1 2>/dev/null || echo -); $(fact 1 n1-streaming 2>/dev/null || echo -)"

@@ -14,9 +14,12 @@
 #   --demo        stream each node's steps and reports as they happen
 #                 (make demo), then the report and the TAP lines
 #   PG3_KVER      kernel (default: the newest installed 6.12)
-#   PG3_TIMEOUT   per-guest time-out in seconds (default 1200)
-#   PG3_SCALE     pgbench scale (default 5); PG3_LOAD2_S: seconds of the
-#                 second pgbench run (default 20)
+#   PG3_IDLE      the guests are stopped when none of them has printed a
+#                 line for this many seconds (default 300)
+#   PG3_TIMEOUT   the run's total backstop in seconds (default 1800, three
+#                 times a run on an idle host)
+#   PG3_SCALE     pgbench scale (default 3); PG3_LOAD2_S: seconds of the
+#                 second pgbench run (default 10)
 #   PG3_FAILOVER  auto (default: when redctl has promote) | 0 | 1
 # Needs redd and redctl (built here into build/redd if missing, as
 # redd/check.sh builds them) and PostgreSQL 15 on the host (the guests see
@@ -34,8 +37,9 @@ case ${1:-} in
 *) echo "usage: $0 [-v | --demo]" >&2; exit 2 ;;
 esac
 kver=${PG3_KVER:-$(find /lib/modules -maxdepth 1 -name '6.12*-amd64' -printf '%f\n' | sort -V | tail -n 1)}
-tmo=${PG3_TIMEOUT:-1200}
-case $tmo in '' | *[!0-9]*) echo "pg3-check: PG3_TIMEOUT must be seconds" >&2; exit 2 ;; esac
+tmo=${PG3_TIMEOUT:-1800}
+idle=${PG3_IDLE:-300}
+case $tmo:$idle in *[!0-9:]* | :* | *:) echo "pg3-check: PG3_TIMEOUT and PG3_IDLE must be seconds" >&2; exit 2 ;; esac
 for f in /usr/lib/postgresql/15/bin/initdb /usr/lib/postgresql/15/bin/postgres /usr/bin/pgbench \
 	/usr/share/postgresql/15/extension/amcheck.control; do
 	[ -e "$f" ] || { echo "pg3-check: $f missing (apt-get install postgresql-15 postgresql-contrib)" >&2; exit 1; }
@@ -66,8 +70,8 @@ rm -f "$lun"
 start=$(date +%s)
 rc=0
 run=(timeout -k 30 $((tmo + 120)) tools/vm/run-cluster.sh --kver "$kver" --nodes 3
-	--lun "$lun" --lun-size 512 --timeout "$tmo" --mem 1536 --log-dir "$logdir"
-	--env "RED_PG3_SCALE=${PG3_SCALE:-5}" --env "RED_PG3_LOAD2_S=${PG3_LOAD2_S:-20}"
+	--lun "$lun" --lun-size 512 --timeout "$tmo" --idle-timeout "$idle" --mem 1536 --log-dir "$logdir"
+	--env "RED_PG3_SCALE=${PG3_SCALE:-3}" --env "RED_PG3_LOAD2_S=${PG3_LOAD2_S:-10}"
 	--env "RED_PG3_FAILOVER=${PG3_FAILOVER:-auto}" --env "RED_PG3_TEMPLATE=$top/$tpl"
 	--env "RED_PG3_DUMP_AFTER=$((tmo - 75))"
 	-- tests/cluster/pg3.sh)
@@ -75,7 +79,7 @@ if [ "$verbose" = 2 ]; then
 	# the story only: each node's steps and reports, the harness's kills
 	set +e
 	"${run[@]}" 2>&1 | tee "$out" |
-		grep --line-buffered -E '^\[harness\]|^\[n[0-9]\] (pg3\[|== |  [^ ]|(not )?ok [0-9])'
+		grep --line-buffered -E '^\[harness\]|^\[n[0-9]\] (pg3\[|== |  [^ ]|(not )?ok [0-9]|run-guest: (guest command|FAIL))'
 	st=("${PIPESTATUS[@]}")
 	set -e
 	rc=${st[0]}
@@ -87,9 +91,34 @@ fi
 secs=$(($(date +%s) - start))
 rm -f "$lun"
 
+# failover_marks: the failover's steps on the harness's clock
+# (LOGDIR/marks.txt: "SECONDS nI NAME"), from node 1's kill
+failover_marks() {
+	[ -s "$logdir/marks.txt" ] || return 0
+	awk '
+		$2 == "n1" && $3 == "killed" && !k { k = $1; next }
+		!k { next }
+		function at(key) { if (!(key in m)) m[key] = $1 }
+		$3 == "lost-writer" { at("lost-" $2) }
+		$3 != "lost-writer" { at($3) }
+		function d(key) { return (key in m) ? sprintf("+%.1fs", m[key] - k) : "-" }
+		END {
+			if (!k) exit
+			printf "# == failover on the harness clock, from node 1'"'"'s kill at %.1fs: ", k
+			printf "redd on node 2 reports it lost %s, on node 3 %s; ", d("lost-n2"), d("lost-n3")
+			printf "promotion begins %s, storage promoted (writer, active) %s, ", d("promote-begin"), d("storage-promoted")
+			printf "PostgreSQL promoted %s, first synchronous commit %s; ", d("pg-promoted"), d("first-commit")
+			printf "the other standby streams from it %s; node 1 back as a streaming standby %s\n", d("streaming-new-primary"), d("n1-streaming")
+		}' "$logdir/marks.txt"
+}
+
 echo "TAP version 13"
 # node 2's report and TAP lines, renumbered after the harness's line
 sed -n 's/^\[n2\] \(== .*\|  .*\)$/# \1/p' "$out" | grep -v '^#   redctl\|^#   replication\|^#   pgbench' || :
+failover_marks
+# the longest time no guest printed anything, against the idle limit
+sil=$(sed -n 's/.*of all the guests sharing its progress \([0-9]*\)s.*/\1/p' "$logdir"/node-*.log 2>/dev/null | sort -n | tail -n 1)
+echo "# == harness: ${secs}s in all; longest time with no output from any guest ${sil:--}s (idle limit ${idle}s; total backstop ${tmo}s)"
 tap=$(sed -n 's/^\[n2\] \(\(not \)\{0,1\}ok [0-9]* - .*\)$/\1/p' "$out")
 n=$(printf '%s\n' "$tap" | grep -c '^\(not \)\{0,1\}ok' || :)
 fail=0
