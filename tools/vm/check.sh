@@ -15,6 +15,8 @@
 #   RED_GUEST_MEM       guest memory in MiB (default 2048)
 #   RED_GUEST_SMP       guest vCPUs (default 2)
 #   RED_TEST_*          passed through to the guest unchanged
+#   RED_CHECK_ONLY      only the tests whose path matches this pattern
+#                       (tests/run-all.sh's argument), e.g. t01
 # The guest runs `tests/run-all.sh` from the repo root with
 #   RED_KO=<repo>/build/KVER/dm-red.ko  KVER=KVER  DM_DISABLE_UDEV=1.
 # Logs: build/logs/{build-KVER,tests-build,guest-KVER,guest-KVER.console}.log
@@ -130,6 +132,8 @@ for kver in "${kvers[@]}"; do
 	fi
 	cmd=(tests/run-all.sh)
 	[ -x "$runner" ] || cmd=(bash tests/run-all.sh)
+	# (RED_CHECK_ONLY: run-all's NAME-PATTERN, e.g. t01, for one test)
+	[ -z "${RED_CHECK_ONLY:-}" ] || cmd+=("$RED_CHECK_ONLY")
 
 	glog=$logs/guest-$kver.log
 	say "guest: ${cmd[*]} (log build/logs/guest-$kver.log, stopped after ${guest_idle}s without output, ${guest_tmo}s in all)"
