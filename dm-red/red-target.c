@@ -148,6 +148,10 @@ static void red_resend_work(struct work_struct *work)
 		red_copier_resend(rd);
 }
 
+/*
+ * [A-Za-z0-9_.-]: the kernel's isalnum() also takes Latin-1 letters
+ * (0xc0-0xff), hence the isascii().
+ */
 static bool red_valid_name(const char *name)
 {
 	size_t len = strlen(name);
@@ -156,9 +160,33 @@ static bool red_valid_name(const char *name)
 	if (!len || len >= DM_RED_RESOURCE_MAX)
 		return false;
 	for (i = 0; i < len; i++)
-		if (!isalnum(name[i]) && name[i] != '_' && name[i] != '-' &&
-		    name[i] != '.')
+		if (!(isascii(name[i]) && isalnum(name[i])) &&
+		    name[i] != '_' && name[i] != '-' && name[i] != '.')
 			return false;
+	return true;
+}
+
+#define RED_AHEAD_ERROR \
+	"stabilize_ahead must be a number of chunks from 0 to 1024"
+
+/*
+ * A table number: decimal digits only, from @min to @max.  Not
+ * dm_read_arg(): its sscanf("%u") wraps 4294967296 to 0 and takes it.
+ */
+static bool red_parse_uint(const char *s, unsigned int min, unsigned int max,
+			   unsigned int *value)
+{
+	const char *p;
+	unsigned int v;
+
+	if (!s || !*s)
+		return false;
+	for (p = s; *p; p++)
+		if (!isdigit(*p))
+			return false;
+	if (kstrtouint(s, 10, &v) || v < min || v > max)
+		return false;
+	*value = v;
 	return true;
 }
 
@@ -191,17 +219,9 @@ static int red_parse_features(struct dm_arg_set *as, bool *policy_given,
 			      bool *lease_error, unsigned int *ahead,
 			      struct dm_target *ti)
 {
-	static const struct dm_arg _args[] = {
-		{0, 4, "invalid number of feature arguments"},
-	};
-	static const struct dm_arg _ahead = {
-		0, RED_MAX_AHEAD_CHUNKS,
-		"stabilize_ahead must be a number of chunks from 0 to 1024"
-	};
 	bool ahead_given = false;
 	unsigned int argc;
 	const char *arg;
-	int r;
 
 	*policy_given = false;
 	*lease_error = false;
@@ -209,9 +229,11 @@ static int red_parse_features(struct dm_arg_set *as, bool *policy_given,
 	if (!as->argc)
 		return 0;
 
-	r = dm_read_arg_group(_args, as, &argc, &ti->error);
-	if (r)
-		return r;
+	if (!red_parse_uint(dm_shift_arg(as), 0, 4, &argc) ||
+	    argc > as->argc) {
+		ti->error = "invalid number of feature arguments";
+		return -EINVAL;
+	}
 
 	while (argc) {
 		arg = dm_shift_arg(as);
@@ -247,9 +269,11 @@ static int red_parse_features(struct dm_arg_set *as, bool *policy_given,
 				ti->error = "stabilize_ahead given twice";
 				return -EINVAL;
 			}
-			r = dm_read_arg(&_ahead, as, ahead, &ti->error);
-			if (r)
-				return r;
+			if (!red_parse_uint(dm_shift_arg(as), 0,
+					    RED_MAX_AHEAD_CHUNKS, ahead)) {
+				ti->error = RED_AHEAD_ERROR;
+				return -EINVAL;
+			}
 			argc--;
 			ahead_given = true;
 			continue;
@@ -314,8 +338,9 @@ static int red_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	}
 
 	/* argv[2]: chunk size */
-	if (kstrtouint(argv[2], 10, &chunk) || chunk < RED_MIN_CHUNK_SECTORS ||
-	    chunk > RED_MAX_CHUNK_SECTORS || !is_power_of_2(chunk)) {
+	if (!red_parse_uint(argv[2], RED_MIN_CHUNK_SECTORS,
+			    RED_MAX_CHUNK_SECTORS, &chunk) ||
+	    !is_power_of_2(chunk)) {
 		ti->error = "chunk size must be a power of two between 8 and 2048 sectors";
 		r = -EINVAL;
 		goto bad_free;
@@ -627,6 +652,8 @@ static void red_io_hints(struct dm_target *ti, struct queue_limits *limits)
 static struct target_type red_target = {
 	.name = "red",
 	.version = {0, 1, 0},
+	/* the whole device, one target: dm refuses any other in the table */
+	.features = DM_TARGET_SINGLETON,
 	.module = THIS_MODULE,
 	.ctr = red_ctr,
 	.dtr = red_dtr,

@@ -54,7 +54,35 @@ bad_table "stabilize_ahead too large" "stabilize_ahead must be a number of chunk
 bad_table "stabilize_ahead twice" "stabilize_ahead given twice" "0 $N red $L - 128 writer r1 4 stabilize_ahead 1 stabilize_ahead 2"
 bad_table "length not a multiple of the chunk" "multiple of the chunk size" "0 1000 red $L - 128 writer r1"
 bad_table "longer than the LUN" "fit on the LUN" "0 $((N * 2)) red $L - 128 writer r1"
-bad_table "not starting at 0" "must start at 0" "$(printf '0 128 linear %s 0\n128 %s red %s - 128 writer r1' "$L" "$((N - 128))" "$L")"
+# the whole table is one red target (DM_TARGET_SINGLETON: dm core's words)
+bad_table "another target before red" "singleton target type must appear alone in table" "$(printf '0 128 linear %s 0\n128 %s red %s - 128 writer r1' "$L" "$((N - 128))" "$L")"
+bad_table "another target after red" "target type red must appear alone in table" "$(printf '0 %s red %s - 128 writer r1\n%s 128 linear %s 0' "$((N - 128))" "$L" "$((N - 128))" "$L")"
+
+# every documented constraint at and past its limit.  Numbers are digits
+# only and must not wrap: 2^32 + n and 2^64 + n are refused, not read as n.
+bad_table "resource name with Latin-1 letters" "resource name must be" "0 $N red $L - 128 writer $'caf\xe9'"
+bad_table "resource name with high bytes" "resource name must be" "0 $N red $L - 128 writer $'r\xc0\xd6\xff'"
+bad_table "chunk 2^32 + 128" "chunk size must be a power of two" "0 $N red $L - 4294967424 writer r1"
+bad_table "chunk with a sign" "chunk size must be a power of two" "0 $N red $L - +128 writer r1"
+bad_table "feature count 2^32 + 1" "invalid number of feature arguments" "0 $N red $L - 128 writer r1 4294967297 lease_policy"
+bad_table "feature count -1" "invalid number of feature arguments" "0 $N red $L - 128 writer r1 -1"
+bad_table "stabilize_ahead 2^32" "stabilize_ahead must be a number of chunks from 0 to 1024" "0 $N red $L - 128 writer r1 2 stabilize_ahead 4294967296"
+bad_table "stabilize_ahead 2^32 + 1024" "stabilize_ahead must be a number of chunks from 0 to 1024" "0 $N red $L - 128 writer r1 2 stabilize_ahead 4294968320"
+bad_table "stabilize_ahead 2^64 + 1" "stabilize_ahead must be a number of chunks from 0 to 1024" "0 $N red $L - 128 writer r1 2 stabilize_ahead 18446744073709551617"
+bad_table "stabilize_ahead -1" "stabilize_ahead must be a number of chunks from 0 to 1024" "0 $N red $L - 128 writer r1 2 stabilize_ahead -1"
+# and at the limits: accepted
+good_table() { # DESCRIPTION TABLE
+	if dmsetup create edge --table "$2" 2>/dev/null; then
+		check_eq "$1: accepted, TABLE reproduces it" "$2" "$(dmsetup table edge)"
+		dmsetup remove edge
+	else
+		diag "FAIL: $1: refused: $2"
+		red_fails=$((red_fails + 1))
+	fi
+}
+good_table "a 63-character name of every allowed kind" "0 $N red $L - 128 writer $(printf 'aZ09_.-%.0s' {1..9})"
+good_table "chunk 8 and stabilize_ahead 0" "0 $N red $L - 8 writer r1 2 stabilize_ahead 0"
+good_table "chunk 2048" "0 $N red $L - 2048 writer r1"
 
 # good tables
 wt="0 $N red $L - 128 writer r-w 4 lease_policy error stabilize_ahead 1024"
