@@ -74,6 +74,8 @@
 # in LOGDIR/marks.txt, SECONDS on the harness's clock (from the start); the
 # harness adds "SECONDS nJ killed" for every node it kills.  Durations
 # across nodes are measured there, on one clock.
+# Timeline: every line of every guest, "SECONDS nI LINE" on the same clock,
+# in LOGDIR/timeline.txt (where a story spends its time).
 # Rebooting a node: a guest prints "RED-REBOOT-NODE J" and the harness
 # SIGKILLs node J's QEMU as for RED-KILL-NODE, then boots node J again: same
 # LUN, network, address and --env, RED_BOOT one more, and a time-out of what
@@ -167,7 +169,7 @@ fi
 mkdir -p "$logdir"
 logdir=$(cd "$logdir" && pwd -P)
 case $logdir in *,*) die "log dir $logdir contains a comma" ;; esac
-rm -f "$logdir"/node-[0-9]*.* "$logdir/summary.txt" "$logdir/marks.txt"
+rm -f "$logdir"/node-[0-9]*.* "$logdir/summary.txt" "$logdir/marks.txt" "$logdir/timeline.txt"
 touch "$logdir/progress"
 # The private disks (--node-disk): empty for every run.
 if [ -n "$node_disk" ]; then
@@ -187,6 +189,13 @@ timeout 300 "$here/mkinitramfs.sh" "$kver" "$repo/build/initramfs/initramfs-$kve
 tmp=$(mktemp -d "$repo/build/vm/cluster.XXXXXX")
 start=$EPOCHREALTIME
 elapsed() { awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }
+# the same into $el, in bash alone: for every line of output, no process
+start_us=${start/./}
+el=''
+elapsed_b() {
+	local us=$((${EPOCHREALTIME/./} - start_us))
+	printf -v el '%d.%d' $((us / 1000000)) $((us / 100000 % 10))
+}
 
 # SIGKILL node $1's QEMU (requested by node $2); $3 = 1: then boot it again
 # (run_node does that when it finds node-J.reboot).
@@ -226,6 +235,8 @@ filter() {
 	local i=$1 line
 	while IFS= read -r line || [ -n "$line" ]; do
 		printf '[n%d] %s\n' "$i" "$line"
+		elapsed_b
+		printf '%s n%d %s\n' "$el" "$i" "$line" >>"$logdir/timeline.txt"
 		case $line in
 		"RED-NODE-READY $i") elapsed >"$logdir/node-$i.ready" ;;
 		"RED-CLUSTER-READY $i") elapsed >"$logdir/node-$i.cready" ;;
