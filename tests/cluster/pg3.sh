@@ -342,6 +342,8 @@ primary_setup() {
 		recovery_init_sync_method = syncfs
 		# a standby whose primary went away retries every second, not 5 s
 		wal_retrieve_retry_interval = 1s
+		# a long step of a start (the sync, redo) in the log every 2 s
+		log_startup_progress_interval = 2s
 	EOF
 	cat >>"$PGDATA/pg_hba.conf" <<-EOF
 		host all all 192.168.77.0/24 trust
@@ -385,7 +387,7 @@ standby_setup() { # PRIMARY_NODE
 
 # ---- d: node 3's standby: stop, umount, gc, mount, restart -----------------
 gc_cycle() { # PRIMARY_NODE
-	local p=$1 t ts t_stop t_gc t_start t_stream t_sync gco before lag
+	local p=$1 t ts t_stop t_gc t_start t_stream t_sync gco before lag lines
 	before=$(zram_mm)
 	ts=$(now)
 	t=$ts
@@ -399,12 +401,14 @@ gc_cycle() { # PRIMARY_NODE
 	mount -o noatime "$DEV" "$MNT" || abort "mount after gc"
 	prepare_standby "$p" "n$RED_NODE"
 	t=$(now)
+	lines=$(wc -l <"$work/pg.log")
 	pg_start || abort "standby restart after gc"
 	t_start=$(since "$t")
 	wait_for "streaming again" 180 streaming_from "$p" || abort "no streaming after gc"
 	t_stream=$(since "$ts")
-	# what the standby did between its start and streaming
-	grep -E 'FATAL|ERROR|consistent recovery|started streaming|redo starts|redo done' "$work/pg.log" | tail -n 6 | cut -c1-200 | sed 's/^/  pg.log: /'
+	# what the standby did between its start and streaming, on its clock
+	say "d: pg_ctl start at $(date -u -d "@${t%.*}" +%T), streaming $(date -u +%T)"
+	tail -n +"$((lines + 1))" "$work/pg.log" | head -n 20 | cut -c1-200 | sed 's/^/  pg.log: /'
 	# replay lag as the primary measures it (one clock)
 	lagok() {
 		lag=$(qn "$p" "select coalesce(extract(epoch from replay_lag), 0) from pg_stat_replication where application_name = 'n$RED_NODE' and state = 'streaming'" 2>/dev/null) &&
@@ -515,7 +519,7 @@ repoint() { # NEWP: follow the new primary
 
 # ---- g: the end on every node ---------------------------------------------------
 finish_node() {
-	local r=ok out
+	local r=ok out st mm lw
 	stop_reader
 	pg_stop
 	umount "$MNT" || r=umount-failed
@@ -525,11 +529,15 @@ finish_node() {
 		r="fsck-ERRORS"
 		printf '%s\n' "$out" | tail -n 15
 	fi
-	say "g: $(field "$DEV" 1) view: $r; store $(zram_mm); stabilization $(stab_counts); LUN written by this node $(lun_written) bytes"
+	# (each figure read once: Python is slow to start under TCG)
+	st=$(stab_counts)
+	mm=$(zram_mm)
+	lw=$(lun_written)
+	say "g: $(field "$DEV" 1) view: $r; store $mm; stabilization $st; LUN written by this node $lw bytes"
 	post fin "$r $(field "$DEV" 1)"
-	post m-store "$(zram_mm)"
-	post m-stab "$(stab_counts)"
-	post m-lunw "$(lun_written)"
+	post m-store "$mm"
+	post m-stab "$st"
+	post m-lunw "$lw"
 }
 
 # ================================= the run =====================================
@@ -577,7 +585,7 @@ case $RED_NODE:$boot in
 	mark n1-streaming
 	post n1-streaming "join=${up_s}s streaming=$(since "$t")s"
 	start_reader
-	await 2 all-done 900 || :
+	await 2 standbys-fin 900 || :
 	finish_node
 	await 2 report-done 300 || :
 	;;
@@ -679,10 +687,34 @@ case $RED_NODE:$boot in
 		{ [ "$hist" -ge "$acked" ] && [ "$hist" -le $((acked + slack)) ]; } || r=1
 		[ "$acked1" -gt 0 ] || r=1
 		tap $r "every acknowledged transaction is in pgbench_history on the new primary (node $newp): $hist rows, $acked acknowledged ($acked1 + $acked2), at most $slack more allowed"
+		# amcheck runs on the new primary while the standbys stop and check
+		# their views.  The extension first: its commit waits for a
+		# synchronous standby; the checks themselves write nothing.
 		amc=$(qn "$newp" "create extension if not exists amcheck" 2>&1) || :
-		idx=$(qn "$newp" "select count(*) from (select bt_index_check(c.oid) from pg_index i join pg_class c on c.oid = i.indexrelid join pg_am a on a.oid = c.relam where a.amname = 'btree' and c.relpersistence = 'p') x" 2>&1) || idx="ERROR: $idx"
-		heap=$(qn "$newp" "select count(*) from pg_class c, verify_heapam(c.oid) v where c.relkind in ('r', 'm', 't') and c.relpersistence = 'p'" 2>&1) || heap="ERROR: $heap"
-		ntab=$(qn "$newp" "select count(*) from pg_class where relkind in ('r', 'm', 't') and relpersistence = 'p'" 2>&1) || :
+		amcheck() {
+			local v
+			v=$(qn "$newp" </dev/null "select count(*) from (select bt_index_check(c.oid) from pg_index i join pg_class c on c.oid = i.indexrelid join pg_am a on a.oid = c.relam where a.amname = 'btree' and c.relpersistence = 'p') x" 2>&1) || v="ERROR: $v"
+			printf '%s\n' "$v" >"$work/amcheck.idx"
+			v=$(qn "$newp" </dev/null "select count(*) from pg_class c, verify_heapam(c.oid) v where c.relkind in ('r', 'm', 't') and c.relpersistence = 'p'" 2>&1) || v="ERROR: $v"
+			printf '%s\n' "$v" >"$work/amcheck.heap"
+			v=$(qn "$newp" </dev/null "select count(*) from pg_class where relkind in ('r', 'm', 't') and relpersistence = 'p'" 2>&1) || :
+			printf '%s\n' "$v" >"$work/amcheck.ntab"
+		}
+		if [ "$newp" = "$RED_NODE" ]; then
+			amcheck
+			post standbys-fin
+		else
+			amcheck &
+			amc_pid=$!
+			post standbys-fin
+			# this standby's reads end here, then its view is checked
+			stop_reader
+			finish_node
+			wait "$amc_pid" || :
+		fi
+		idx=$(cat "$work/amcheck.idx")
+		heap=$(cat "$work/amcheck.heap")
+		ntab=$(cat "$work/amcheck.ntab")
 		r=0
 		case $idx in *ERROR* | '' | 0) r=1 ;; esac
 		[ "$heap" = 0 ] || r=1
@@ -727,7 +759,7 @@ case $RED_NODE:$boot in
 		case $pout in *refused*) ;; *) r=1 ;; esac
 		tap $r "promote refused while the writer is alive (exit $prc, device '$pb' -> '$pa'): ${pout:0:160}"
 		post all-done
-		finish_node
+		[ "$newp" != "$RED_NODE" ] || finish_node
 		r=0
 		fins=''
 		for i in 1 2 3; do
@@ -739,8 +771,10 @@ case $RED_NODE:$boot in
 
 		# ---- h: the report -------------------------------------------------------
 		# every node has posted its last fact: the mailbox is read once
-		for i in 1 2 3; do facts "$i" >"$work/facts.$i"; done
-		fact() { awk -v k="$2" '$1 == k { sub("^[^ ]+ ?", ""); v = $0; n = 1 } END { if (n) print v; exit !n }' "$work/facts.$1"; }
+		# (into an array: a lookup is no process under TCG)
+		declare -A F=()
+		while read -r fn fk fv; do F[$fn,$fk]=$fv; done < <(mbox_dump)
+		fact() { [ -n "${F[$1,$2]+set}" ] || return 1; printf '%s\n' "${F[$1,$2]}"; }
 		echo "== pg3 report (scale $SCALE, chunk $((CHUNK_SECTORS / 2)) KiB, lease $((LEASE_MS / 1000)) s, failover $failover)"
 		echo "== step a: primary on node 1: $(fact 1 m-a)"
 		echo "== step b: standbys: node 2: $(fact 2 streaming); node 3: $(fact 3 streaming)"
@@ -771,7 +805,8 @@ case $RED_NODE:$boot in
 		stop_reader
 		read -r g0 g1 <"$work/gc.window"
 		post reads "$(grep -c ' ok$' "$work/reads.log" || :) $(grep -c ' fail$' "$work/reads.log" || :) $(awk -v b="$g1" '$1 > b && $2 == "ok"' "$work/reads.log" | wc -l)"
-		await 2 all-done 900 || :
+		# the new primary serves amcheck to the end; a standby stops first
+		if [ "$newp" = "$RED_NODE" ]; then await 2 all-done 900 || :; else await 2 standbys-fin 900 || :; fi
 		finish_node
 		await 2 report-done 300 || :
 	fi
