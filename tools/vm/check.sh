@@ -10,8 +10,9 @@
 #   RED_GUEST_IDLE      a guest that prints nothing for this many seconds
 #                       is stopped (default 300; tests/run-all.sh stops a
 #                       single test silent for RED_TEST_IDLE, 180, before)
-#   RED_GUEST_TIMEOUT   seconds per guest in all, a backstop (default 1200,
-#                       about 3.5 times a run of the suite on an idle host)
+#   RED_GUEST_TIMEOUT   seconds per guest in all, a backstop (default 2400:
+#                       the suite took 528 s on an idle host and 959 s
+#                       beside stress-ng --cpu 1, 2026-12-05)
 #   RED_GUEST_MEM       guest memory in MiB (default 2048)
 #   RED_GUEST_SMP       guest vCPUs (default 2)
 #   RED_TEST_*          passed through to the guest unchanged
@@ -29,7 +30,7 @@ logs=$repo/build/logs
 mkdir -p "$logs"
 
 build_tmo=${RED_BUILD_TIMEOUT:-600}
-guest_tmo=${RED_GUEST_TIMEOUT:-1200}
+guest_tmo=${RED_GUEST_TIMEOUT:-2400}
 guest_idle=${RED_GUEST_IDLE:-300}
 mem=${RED_GUEST_MEM:-2048}
 smp=${RED_GUEST_SMP:-2}
