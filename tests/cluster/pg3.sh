@@ -26,7 +26,8 @@
 #   e  (failover; when redctl has "promote") node 1 prints RED-REBOOT-NODE 1:
 #      the harness kills it and boots it again; the standby with the highest
 #      received WAL position (ties: the smaller store, redctl's promotion
-#      score) runs redctl promote r0 and pg_ctl promote; the other standby
+#      score) runs redctl promote r0 (twice at once: redd takes one, the
+#      other follows it) and pg_ctl promote; the other standby
 #      follows it; node 3 runs pgbench again, against the new primary
 #   f  node 1 (RED_BOOT=2): redctl up r0 must make it a copier; it becomes
 #      a standby of the new primary
@@ -468,11 +469,32 @@ promote_here() {
 	local t tp tw tg tc out slots
 	mark promote-begin
 	t=$(now)
-	rc_ promote r0 --timeout 180 > >(while IFS= read -r l; do printf '%s %s\n' "$EPOCHREALTIME" "$l"; done >"$work/promote.out") 2>&1 ||
-		{ sleep 1; cat "$work/promote.out"; abort "redctl promote"; }
+	# Two redctl promote at once, as an operator and a script might (issue
+	# 18 item 4): redd accepts one; the other must say that a promotion is
+	# under way, follow it, and exit 0 when it completes.
+	local i rc1 rc2 acc=0 busy=0 pids=()
+	for i in 1 2; do
+		{
+			if rc_ promote r0 --timeout 180 >"$work/promote$i.out" 2>&1; then
+				echo 0 >"$work/promote$i.rc"
+			else
+				echo $? >"$work/promote$i.rc"
+			fi
+		} &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
 	tp=$(since "$t")
-	sleep 0.2
-	sed 's/^[0-9.]* /  redctl promote: /' "$work/promote.out"
+	rc1=$(cat "$work/promote1.rc") rc2=$(cat "$work/promote2.rc")
+	for i in 1 2; do
+		sed "s/^/  redctl promote ($i): /" "$work/promote$i.out"
+		grep -q 'promotion accepted by redd' "$work/promote$i.out" && acc=$((acc + 1))
+		grep -q 'a promotion is already under way' "$work/promote$i.out" && busy=$((busy + 1))
+	done
+	post m-promote2 "exit $rc1 $rc2, accepted $acc, already-under-way $busy"
+	if [ "$rc1" != 0 ] || [ "$rc2" != 0 ]; then
+		abort "redctl promote: exit $rc1 and $rc2"
+	fi
 	t2=$(now)
 	wait_for "the device to be the writer, write-back done" 300 promoted_dev || abort "not promoted"
 	tw=$(since "$t2")
@@ -743,7 +765,8 @@ case $RED_NODE:$boot in
 			r=0
 			[ -f "$work/promote.res" ] || [ "$newp" != 2 ] || r=1
 			fact "$newp" promoted >/dev/null || r=1
-			tap $r "failover: node $newp promoted (redctl promote + pg_ctl promote), the other standby follows it ($(fact $((5 - newp)) m-repoint 2>/dev/null || echo -))"
+			[ "$(fact "$newp" m-promote2 2>/dev/null)" = "exit 0 0, accepted 1, already-under-way 1" ] || r=1
+			tap $r "failover: node $newp promoted (redctl promote + pg_ctl promote; two promotes at once: $(fact "$newp" m-promote2 2>/dev/null || echo -)), the other standby follows it ($(fact $((5 - newp)) m-repoint 2>/dev/null || echo -))"
 			r=0
 			case $(fact 1 m-f1 2>/dev/null) in role=copier*) ;; *) r=1 ;; esac
 			fact 1 n1-streaming >/dev/null || r=1

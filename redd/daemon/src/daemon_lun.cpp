@@ -267,6 +267,13 @@ void Daemon::follow_record(Resource &r, TimePoint now) {
     }
 }
 
+Json Daemon::promotion_status(const Promotion &p, TimePoint now) {
+    return Json{{"epoch", p.epoch},
+                {"members", node_list(p.members)},
+                {"accepted", p.accepted},
+                {"fence_wait_left_ms", std::max<std::int64_t>(0, ms_until(now, p.at))}};
+}
+
 std::string Daemon::promote_refusal(const Resource &r, TimePoint now, bool force) const {
     const std::uint32_t self = config_.node_id();
     if (r.promotion) {
@@ -334,6 +341,17 @@ void Daemon::control_promote(std::uint64_t client, Resource &r, bool force) {
     // Fresh facts: the record and the slots as of now.
     r.next_disk = TimePoint{};
     disk_tick(r, now);
+    if (r.promotion) {
+        // Asked again while one runs: not an error of the operator's; the
+        // reply says where the running one is, and redctl follows it.
+        log_.info(name, ": promote asked again: the promotion to epoch ", r.promotion->epoch,
+                  " is under way");
+        Json reply = ControlServer::error("a promotion is already under way (epoch " +
+                                          std::to_string(r.promotion->epoch) + ")");
+        reply["promoting"] = promotion_status(*r.promotion, now);
+        control_->reply(client, reply);
+        return;
+    }
     if (const std::string why = promote_refusal(r, now, force); !why.empty()) {
         log_.warn(name, ": promote refused: ", why);
         control_->reply(client, ControlServer::error(
@@ -523,11 +541,7 @@ Json Daemon::lun_status(const Resource &r, TimePoint now) const {
         out["promotion"] = Json{{"score", r.store_used}, {"eligible", why.empty()}, {"why", why}};
     }
     if (r.promotion) {
-        out["promoting"] =
-            Json{{"epoch", r.promotion->epoch},
-                 {"members", node_list(r.promotion->members)},
-                 {"accepted", r.promotion->accepted},
-                 {"fence_wait_left_ms", std::max<std::int64_t>(0, ms_until(now, r.promotion->at))}};
+        out["promoting"] = promotion_status(*r.promotion, now);
     }
     return out;
 }

@@ -2,6 +2,7 @@
 
 #include "config.hpp"
 #include "control.hpp"
+#include "promote.hpp"
 #include "render.hpp"
 #include "system.hpp"
 #include "table.hpp"
@@ -493,59 +494,37 @@ std::string nodes_text(const json &nodes) {
     return out;
 }
 
-int cmd_promote(const Options &options) {
-    const auto config = read_config(options.config_path);
-    const auto &res = find_resource(config, *options.resource, options.config_path);
-    const std::string &name = res.name;
-    const auto timeout = options.timeout.value_or(kPromoteTimeout);
-    const auto view = red_device(name);
-    if (view.status->role == "writer") {
-        throw Failure(exit_code::kRefused, name + ": this node's device is the writer already (" +
-                                               view.status->state + "); nothing changed");
-    }
-    // The event stream first, so that no promote-failed is missed.
-    const auto path = socket_path(options, config);
-    std::optional<ControlClient> events = ControlClient::connect(path);
-    if (!reply_ok(events->request(json{{"cmd", "events"}}, kReplyTimeout))) {
-        events.reset();
-    }
-    auto client = ControlClient::connect(path);
-    json request{{"cmd", "promote"}, {"resource", name}};
-    if (options.force) {
-        request["force"] = true;
-    }
-    const auto start = Clock::now();
-    const auto reply = client.request(request, kReplyTimeout);
-    if (!reply_ok(reply)) {
-        throw Failure(exit_code::kRefused, name + ": " + reply_error(reply) + "; nothing changed");
-    }
-    const auto fence_ms = reply.value("fence_wait_ms", std::int64_t{0});
-    std::cout << name << ": promotion accepted by redd: epoch " << reply.value("epoch", 0)
-              << ", copiers " << nodes_text(reply.value("copiers", json::array()))
-              << ", fencing wait " << fence_ms << " ms (PROMOTE follows it)"
-              << (options.force ? " [forced]" : "") << std::endl;
-
-    const auto deadline = start + timeout;
+// Follows a promotion of `name` that redd has under way (this redctl's, or
+// one asked before) until the device is an active writer: a progress line
+// about once a second; PromoteWatch decides how long (the fencing wait, then
+// `timeout` without progress).  Throws Failure on a promote-failed event or
+// when the watch gives up.
+void follow_promotion(const std::string &name, std::optional<ControlClient> &events,
+                      Clock::time_point start, std::chrono::milliseconds fence_wait,
+                      std::chrono::seconds timeout) {
+    PromoteWatch watch(start, fence_wait, timeout);
     auto next_line = start;
     std::optional<Clock::time_point> accepted;
     std::optional<KernelStatus> status;
     for (;;) {
         status = dm_inspect(name).status;
-        if (status && status->role == "writer" && status->state == "active") {
+        const auto t = Clock::now();
+        const auto verdict = watch.observe(t, status);
+        if (verdict == PromoteWatch::Verdict::kDone) {
             break;
         }
-        const auto t = Clock::now();
         if (t >= next_line) {
-            const auto left =
-                fence_ms - std::chrono::duration_cast<std::chrono::milliseconds>(t - start).count();
-            std::cout << name << ": " << render_promote_progress(status, us_since(start), left)
+            std::cout << name << ": "
+                      << render_promote_progress(status, us_since(start),
+                                                 watch.fence_wait_left(t).count())
                       << std::endl;
             next_line += std::chrono::seconds(1);
         }
-        if (t >= deadline) {
-            std::string what = name + ": the promotion is not complete after ";
-            what += std::to_string(timeout.count()) + " s (";
+        if (verdict == PromoteWatch::Verdict::kTimedOut) {
+            std::string what = name + ": the promotion made no progress for ";
+            what += std::to_string(timeout.count()) + " s after its fencing wait (";
             what += status ? status->role + ' ' + status->state : std::string("no status");
+            what += ", " + format_us(us_since(start)) + " since it began";
             what += "); it goes on: follow it with redctl status " + name;
             throw Failure(exit_code::kTimeout, what);
         }
@@ -571,6 +550,7 @@ int cmd_promote(const Options &options) {
             }
             if (what == "promote-accepted" && !accepted) {
                 accepted = Clock::now();
+                watch.progress(*accepted);
                 std::cout << name << ": the kernel accepted PROMOTE after "
                           << format_us(us_since(start)) << "; writing the store back" << std::endl;
             }
@@ -595,6 +575,57 @@ int cmd_promote(const Options &options) {
                   << ", write-back " << format_us(us_since(*accepted)) << ")";
     }
     std::cout << "\n";
+}
+
+int cmd_promote(const Options &options) {
+    const auto config = read_config(options.config_path);
+    const auto &res = find_resource(config, *options.resource, options.config_path);
+    const std::string &name = res.name;
+    const auto timeout = options.timeout.value_or(kPromoteTimeout);
+    const auto view = red_device(name);
+    if (view.status->role == "writer" && view.status->state == "active") {
+        throw Failure(exit_code::kRefused, name + ": this node's device is the writer already (" +
+                                               view.status->state + "); nothing changed");
+    }
+    // The event stream first, so that no promote-failed is missed.
+    const auto path = socket_path(options, config);
+    std::optional<ControlClient> events = ControlClient::connect(path);
+    if (!reply_ok(events->request(json{{"cmd", "events"}}, kReplyTimeout))) {
+        events.reset();
+    }
+    auto client = ControlClient::connect(path);
+    json request{{"cmd", "promote"}, {"resource", name}};
+    if (options.force) {
+        request["force"] = true;
+    }
+    const auto start = Clock::now();
+    const auto reply = client.request(request, kReplyTimeout);
+    if (!reply_ok(reply)) {
+        const auto running = reply.find("promoting");
+        if (running == reply.end() || !running->is_object()) {
+            throw Failure(exit_code::kRefused,
+                          name + ": " + reply_error(reply) + "; nothing changed");
+        }
+        // Asked again (a second redctl, or after a time-out): follow the
+        // promotion that runs rather than report a refusal.
+        const auto left = running->value("fence_wait_left_ms", std::int64_t{0});
+        std::cout << name << ": a promotion is already under way on this node: epoch "
+                  << running->value("epoch", 0) << ", copiers "
+                  << nodes_text(running->value("members", json::array())) << ", "
+                  << (running->value("accepted", false)
+                          ? std::string("PROMOTE accepted, writing the store back")
+                          : "fencing wait " + std::to_string(left) + " ms left")
+                  << "; following it" << (options.force ? " (--force changes nothing)" : "")
+                  << std::endl;
+        follow_promotion(name, events, start, std::chrono::milliseconds(left), timeout);
+        return exit_code::kOk;
+    }
+    const auto fence_ms = reply.value("fence_wait_ms", std::int64_t{0});
+    std::cout << name << ": promotion accepted by redd: epoch " << reply.value("epoch", 0)
+              << ", copiers " << nodes_text(reply.value("copiers", json::array()))
+              << ", fencing wait " << fence_ms << " ms (PROMOTE follows it)"
+              << (options.force ? " [forced]" : "") << std::endl;
+    follow_promotion(name, events, start, std::chrono::milliseconds(fence_ms), timeout);
     return exit_code::kOk;
 }
 
