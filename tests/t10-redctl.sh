@@ -10,7 +10,9 @@
 # (on the writer, on a copier that is not active) changing nothing; demote
 # refused while open, demote of the lone writer and its up again; gc hooks:
 # a failing pre-hook changes nothing, a refused gc runs the post-hook to
-# restore, a gc that does not rejoin does not.
+# restore, a gc that does not rejoin does not.  A damaged epoch record:
+# up refuses it, up --force on the writer writes a new one, and a writer
+# renews no lease on a damaged record.
 . "$(dirname "$0")/lib.sh"
 
 REDCTL=${REDCTL:-$RED_TOP/build/redd/redctl/redctl}
@@ -101,6 +103,23 @@ out_has() { grep -qF -- "$2" "$RED_TMP/$1.out"; }
 no_device() { ! dmsetup info "$1" >/dev/null 2>&1; }
 # shellcheck disable=SC2317
 has_device() { dmsetup info "$1" >/dev/null 2>&1; }
+# shellcheck disable=SC2317
+is_active() { [ "$(red_state "$1")" = active ]; }
+# shellcheck disable=SC2317
+lease_left_is_0() { [ "$(red_status_field "$1" 12)" = 0 ]; }
+# shellcheck disable=SC2317
+lease_left_above_0() { [ "$(red_status_field "$1" 12)" -gt 0 ]; }
+# poll TRIES CMD...: runs CMD every 0.2 s until it succeeds, at most TRIES times.
+# shellcheck disable=SC2317
+poll() {
+	local n=$1
+	shift
+	for _ in $(seq "$n"); do
+		"$@" && return 0
+		sleep 0.2
+	done
+	return 1
+}
 zrams() {
 	local d
 	for d in /sys/block/zram*; do
@@ -216,12 +235,7 @@ run_rc 0 up-after-demote -c "$RED_TMP/w2.conf" up r0
 check "up after demote: the writer again, from the LUN's record" \
 	out_has up-after-demote "up as writer (the LUN's epoch record names node 1 the writer)"
 check_eq "up after demote: the table" "0 $N red $L - 128 writer r0 2 lease_policy suspend" "$(dmsetup table r0)"
-active=
-for _ in $(seq 100); do
-	[ "$(red_state r0)" = active ] && { active=1; break; }
-	sleep 0.2
-done
-check "up after demote: active again" test -n "$active"
+check "up after demote: active again" poll 100 is_active r0
 "$REDCTL" -c "$C" status r0 >"$RED_TMP/st-after.out" 2>/dev/null || true
 check "status: the LUN's record names node 1" grep -qE "^  lun record: epoch:[0-9]+ writer:node-1" "$RED_TMP/st-after.out"
 
@@ -229,6 +243,46 @@ run_rc 0 down -c "$C" down r0
 check "down: device removed" no_device r0
 run_rc 7 down-again -c "$C" down r0
 check "down twice: not up" err_has down-again "r0 is not up"
+
+# ---- a damaged epoch record is not an absent one (issue 18 item 2) ------
+# (It could have named another writer: up refuses; up --force on the
+# writer writes a new record; redd renews no write lease on a damaged one.)
+rec_block=$(($(red_sectors "$L") / 8 - 64))
+put_block() { dd of="$L" bs=4096 seek="$rec_block" count=1 oflag=direct conv=notrunc status=none; }
+dd if="$L" bs=4096 skip="$rec_block" count=1 iflag=direct status=none of="$RED_TMP/rec.good"
+head -c 4096 /dev/urandom | put_block
+meta=$(lun_record "$L")
+run_rc 10 up-noise -c "$C" up r0
+check "up over random bytes: refused, the record is damaged" err_has up-noise "is damaged (no dm-red metadata magic)"
+check "up over random bytes: no device" no_device r0
+check_eq "up over random bytes: the block unchanged" "$meta" "$(lun_record "$L")"
+# one flipped byte in the writer field of a valid record (node 1 -> 3)
+{ head -c 104 "$RED_TMP/rec.good"; printf '\003'; tail -c +106 "$RED_TMP/rec.good"; } | put_block
+run_rc 10 up-flipped -c "$RED_TMP/w2.conf" up r0
+check "up over a record with a flipped byte: refused (checksum)" err_has up-flipped "is damaged (checksum mismatch)"
+check "up over a flipped byte: no device" no_device r0
+run_rc 10 up-flipped-1 -c "$C" up r0
+check "up over a flipped byte, configured writer: refused too" err_has up-flipped-1 "is damaged (checksum mismatch)"
+check "status shows the damage" bash -c "'$REDCTL' -c '$C' status r0 2>/dev/null | grep -q 'checksum mismatch'"
+head -c 4096 /dev/urandom | put_block
+run_rc 0 up-force -c "$C" up --force r0
+check "up --force: says the record is damaged" err_has up-force "is damaged (no dm-red metadata magic)"
+check "up --force on the writer: a new record written" err_has up-force "wrote a new epoch record over the damaged one"
+check "up --force: up as writer from the new record" out_has up-force "up as writer (the LUN's epoch record names node 1 the writer)"
+check "up --force: active" poll 100 is_active r0
+"$REDCTL" -c "$C" status r0 >"$RED_TMP/st-force.out" 2>/dev/null || true
+check "up --force: the LUN's record names node 1 again" grep -qE "^  lun record: epoch:[0-9]+ writer:node-1" "$RED_TMP/st-force.out"
+# A record damaged under a running writer: its lease is not renewed and
+# runs out (lease_ms 2000); the record back, it is renewed again.
+dd if="$L" bs=4096 skip="$rec_block" count=1 iflag=direct status=none of="$RED_TMP/rec.now"
+head -c 4096 /dev/urandom | put_block
+check "damaged under the writer: its write lease runs out" poll 50 lease_left_is_0 r0
+check "damaged under the writer: redd logs it" grep -q "the LUN's epoch record is damaged (no dm-red metadata magic): not used" "$RED_TMP/redd.log"
+put_block <"$RED_TMP/rec.now"
+check "the record back: the write lease renewed" poll 50 lease_left_above_0 r0
+check "the record back: redd says so" grep -q "the LUN's epoch record is readable again" "$RED_TMP/redd.log"
+run_rc 0 down-force -c "$C" down r0
+check "down after up --force: device removed" no_device r0
 
 # ---- a copier whose writer (node 2) is not there: it stays joining -----
 run_rc 0 up-copier -c "$C" up c0

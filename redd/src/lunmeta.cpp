@@ -5,7 +5,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <string>
 #include <system_error>
+#include <utility>
 
 #include <fcntl.h>
 #include <linux/fs.h>
@@ -76,9 +78,9 @@ void seal(Block &b) {
 }
 
 bool check(std::span<const std::uint8_t> b, std::uint32_t kind, std::string *error) {
-    auto fail = [error](const char *why) {
+    auto fail = [error](std::string_view why) {
         if (error != nullptr) {
-            *error = why;
+            *error = std::string(why);
         }
         return false;
     };
@@ -87,8 +89,8 @@ bool check(std::span<const std::uint8_t> b, std::uint32_t kind, std::string *err
     }
     if (!std::equal(kMagic.begin(), kMagic.end(), b.begin() + kOffMagic)) {
         return fail(std::all_of(b.begin(), b.end(), [](std::uint8_t c) { return c == 0; })
-                        ? "blank"
-                        : "no dm-red metadata magic");
+                        ? kBlank
+                        : std::string_view("no dm-red metadata magic"));
     }
     if (get(b, kOffVersion, 4) != kVersion) {
         return fail("unknown metadata version");
@@ -278,6 +280,41 @@ std::optional<EpochRecord> Area::read_record(std::string *error) const {
 
 void Area::write_record(const EpochRecord &r) const {
     write_block(record_offset(lun_bytes_), encode(r));
+}
+
+bool Area::write_record_if(const EpochRecord &r, const std::optional<EpochRecord> &expected,
+                           bool overwrite_damaged, std::string *why) const {
+    std::string error;
+    const auto now = read_record(&error);
+    auto refuse = [why](std::string text) {
+        if (why != nullptr) {
+            *why = std::move(text);
+        }
+        return false;
+    };
+    auto describe = [](const EpochRecord &x) {
+        return "epoch " + std::to_string(x.epoch) + ", writer " + std::to_string(x.writer) +
+               (x.resigned ? " (resigned)" : "") + ", generation " + std::to_string(x.generation);
+    };
+    if (now) {
+        if (!expected) {
+            return refuse("a record was written meanwhile (" + describe(*now) +
+                          ") where this node read none");
+        }
+        if (*now != *expected) {
+            return refuse("the record changed meanwhile: now " + describe(*now) + "; read " +
+                          describe(*expected));
+        }
+    } else if (error == kBlank) {
+        if (expected) {
+            return refuse("the record was erased meanwhile (the block is blank; read " +
+                          describe(*expected) + ")");
+        }
+    } else if (!overwrite_damaged) {
+        return refuse("the record is damaged (" + error + ")");
+    }
+    write_record(r);
+    return true;
 }
 
 std::optional<NodeSlot> Area::read_slot(std::uint32_t node) const {

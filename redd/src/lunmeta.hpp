@@ -17,7 +17,14 @@
 // their own clocks: no clock is shared).
 //
 // Every block: magic, version, kind, CRC-32 over the block (with the CRC
-// field zero).  A block that fails any check reads as "none".
+// field zero).  A block that fails any check decodes as "none", with its
+// reason: kBlank for a block of zeroes (never written: no record yet),
+// anything else is damage.  A damaged record is never taken for an absent
+// one: it could have named another writer.
+//
+// Every write of the record is conditional on the record its writer read
+// (write_record_if): the generation check that keeps a writer's expel from
+// overwriting a promoting copier's newer record.
 #pragma once
 
 #include <array>
@@ -26,6 +33,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "unique_fd.hpp"
@@ -71,7 +79,11 @@ std::uint64_t device_sectors(std::uint64_t lun_bytes, std::uint32_t chunk_sector
 
 Block encode(const EpochRecord &r);
 Block encode(const NodeSlot &s);
-// nullopt for a blank, foreign or damaged block (why in *error if given).
+// The reason decode_record and decode_slot give for a block of zeroes.
+inline constexpr std::string_view kBlank = "blank";
+
+// nullopt for a blank, foreign or damaged block (why in *error if given:
+// kBlank, or what is wrong with it).
 std::optional<EpochRecord> decode_record(std::span<const std::uint8_t> b,
                                          std::string *error = nullptr);
 std::optional<NodeSlot> decode_slot(std::span<const std::uint8_t> b, std::string *error = nullptr);
@@ -86,6 +98,16 @@ public:
     [[nodiscard]] std::uint64_t lun_bytes() const { return lun_bytes_; }
     [[nodiscard]] std::optional<EpochRecord> read_record(std::string *error = nullptr) const;
     void write_record(const EpochRecord &r) const;
+    // Writes `r` only if the LUN still holds `expected` (nullopt: a blank
+    // block), every field equal, generation included.  With
+    // `overwrite_damaged` a damaged block is replaced too (an operator's
+    // explicit override; a valid record that differs never is).  Returns
+    // false, having written nothing, with the LUN's record described in
+    // *why.  The read and the write are two I/Os, not one atomic compare
+    // and write: the check closes the window of a stale in-memory record,
+    // not that of two writes within the same few milliseconds.
+    bool write_record_if(const EpochRecord &r, const std::optional<EpochRecord> &expected,
+                         bool overwrite_damaged, std::string *why = nullptr) const;
     [[nodiscard]] std::optional<NodeSlot> read_slot(std::uint32_t node) const;
     void write_slot(const NodeSlot &s) const;
 

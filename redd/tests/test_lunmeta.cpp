@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <string>
 
 #include <unistd.h>
@@ -105,6 +106,72 @@ TEST(LunMeta, AreaOnAFile) {
     std::ofstream(tiny).put('x');
     EXPECT_THROW(Area{tiny}, std::system_error);
     unlink(tiny.c_str());
+}
+
+// Issue 18 item 3: the writer's expel wrote the record from its in-memory
+// copy, over whatever a promoting copier had written since.
+TEST(LunMeta, RecordWritesAreConditionalOnTheRecordRead) {
+    std::string name = "redd-lunmeta-if-XXXXXX"; // in the build directory: tmpfs has no O_DIRECT
+    const int fd = mkstemp(name.data());
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(ftruncate(fd, 8 << 20), 0);
+    try {
+        const Area a(name);
+        std::string why;
+        // A blank LUN: the first record is written only over a blank block.
+        const EpochRecord first{"pg", 1, 1, false, {}, 1};
+        EXPECT_TRUE(a.write_record_if(first, std::nullopt, false, &why)) << why;
+        EXPECT_FALSE(a.write_record_if(first, std::nullopt, false, &why));
+        EXPECT_NE(why.find("written meanwhile"), std::string::npos) << why;
+        // The writer reads generation 2 (node 1 writer, copiers 2 and 3) ...
+        const EpochRecord read{"pg", 4, 1, false, {2, 3}, 2};
+        EXPECT_TRUE(a.write_record_if(read, first, false, &why)) << why;
+        // ... node 2 promotes: epoch 5, writer 2, copier 3 ...
+        const EpochRecord promoted{"pg", 5, 2, false, {3}, 3};
+        EXPECT_TRUE(a.write_record_if(promoted, read, false, &why)) << why;
+        // ... and the old writer's expel of node 3, from what it read, fails.
+        const EpochRecord expel{"pg", 4, 1, false, {2}, 3};
+        EXPECT_FALSE(a.write_record_if(expel, read, false, &why));
+        EXPECT_NE(why.find("changed meanwhile: now epoch 5, writer 2"), std::string::npos) << why;
+        EXPECT_EQ(a.read_record(), promoted);
+        // Even the damaged-record override never replaces a valid record.
+        EXPECT_FALSE(a.write_record_if(expel, read, true, &why));
+        EXPECT_EQ(a.read_record(), promoted);
+
+        // A damaged block: refused, unless overridden.
+        std::array<char, 16> noise{};
+        noise.fill('\x5a');
+        ASSERT_EQ(
+            pwrite(fd, noise.data(), noise.size(), static_cast<off_t>(record_offset(8 << 20))),
+            static_cast<ssize_t>(noise.size()));
+        ASSERT_EQ(fsync(fd), 0);
+        EXPECT_FALSE(a.read_record(&why));
+        EXPECT_EQ(why, "no dm-red metadata magic");
+        const EpochRecord repaired{"pg", 6, 1, false, {}, 1};
+        EXPECT_FALSE(a.write_record_if(repaired, promoted, false, &why));
+        EXPECT_NE(why.find("damaged (no dm-red metadata magic)"), std::string::npos) << why;
+        EXPECT_FALSE(a.write_record_if(repaired, std::nullopt, false, &why));
+        EXPECT_TRUE(a.write_record_if(repaired, std::nullopt, true, &why)) << why;
+        EXPECT_EQ(a.read_record(), repaired);
+
+        // An erased block is not the record that was read.
+        const Block zeroes{};
+        ASSERT_EQ(
+            pwrite(fd, zeroes.data(), zeroes.size(), static_cast<off_t>(record_offset(8 << 20))),
+            static_cast<ssize_t>(zeroes.size()));
+        ASSERT_EQ(fsync(fd), 0);
+        EXPECT_FALSE(a.write_record_if(first, repaired, true, &why));
+        EXPECT_NE(why.find("erased"), std::string::npos) << why;
+    } catch (const std::system_error &e) {
+        // tmpfs has no O_DIRECT: nothing to test there.
+        if (e.code().value() != EINVAL) {
+            close(fd);
+            unlink(name.c_str());
+            throw;
+        }
+    }
+    close(fd);
+    unlink(name.c_str());
 }
 
 } // namespace

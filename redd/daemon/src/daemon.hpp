@@ -234,11 +234,15 @@ private:
     [[nodiscard]] bool writes(const Resource &r) const;
     void open_area(Resource &r);
     void disk_tick(Resource &r, TimePoint now);
-    // Re-reads the epoch record; false if it cannot be read.
+    // Re-reads the epoch record; false if it cannot be read, or is damaged
+    // (r.record then stays the last one read: damaged is never absent).
     bool read_record(Resource &r);
-    // Writes the epoch record for `epoch` with these copiers; false on error.
+    // Writes the epoch record for `epoch` with these copiers, only over the
+    // record last read (r.record; none: a blank block) or, with
+    // `overwrite_damaged`, over a damaged one; false if the LUN holds
+    // another record (it is then re-read at once) or on an I/O error.
     bool write_record(Resource &r, std::uint64_t epoch, const std::vector<std::uint32_t> &members,
-                      bool resigned);
+                      bool resigned, bool overwrite_damaged = false);
     void follow_record(Resource &r, TimePoint now);
     [[nodiscard]] bool slot_alive(const Resource &r, std::uint32_t node, TimePoint now) const;
     // Why a promotion of `r` is refused now ("" if it is allowed).

@@ -83,9 +83,28 @@ bool Daemon::read_record(Resource &r) {
     try {
         std::string why;
         auto rec = r.area->read_record(&why);
-        if (!rec && why != "blank" && why != r.record_error) {
-            log_.warn(r.config->name, ": the LUN's epoch record is unusable (", why,
-                      "): treated as absent");
+        if (!rec && why != lunmeta::kBlank) {
+            // Damaged is not absent: it may have named another writer.  The
+            // last record read stays this node's view; a writer does not
+            // renew its lease on it, and no record is written over it but
+            // by an operator's override (redctl up --force on the writer,
+            // promote --force).
+            if (why != r.record_error) {
+                log_.error(
+                    r.config->name, ": the LUN's epoch record is damaged (", why, "): not used; ",
+                    r.record ? "the last one read was epoch " + std::to_string(r.record->epoch) +
+                                   ", writer node " + std::to_string(r.record->writer)
+                             : std::string("no record was read before"),
+                    "; see redctl(8), up --force");
+                emit(r.config->name, "record-damaged", Json{{"reason", why}});
+            }
+            r.record_error = why;
+            return false;
+        }
+        if (!r.record_error.empty() && r.record_error != lunmeta::kBlank &&
+            r.record_error != "foreign" && rec) {
+            log_.info(r.config->name, ": the LUN's epoch record is readable again: epoch ",
+                      rec->epoch, ", writer node ", rec->writer);
         }
         r.record_error = rec ? "" : why;
         if (rec && rec->resource != r.config->name) {
@@ -108,7 +127,8 @@ bool Daemon::read_record(Resource &r) {
 }
 
 bool Daemon::write_record(Resource &r, std::uint64_t epoch,
-                          const std::vector<std::uint32_t> &members, bool resigned) {
+                          const std::vector<std::uint32_t> &members, bool resigned,
+                          bool overwrite_damaged) {
     if (!r.area) {
         open_area(r);
         if (!r.area) {
@@ -125,7 +145,16 @@ bool Daemon::write_record(Resource &r, std::uint64_t epoch,
     rec.members.erase(std::unique(rec.members.begin(), rec.members.end()), rec.members.end());
     rec.generation = r.record ? r.record->generation + 1 : 1;
     try {
-        r.area->write_record(rec);
+        // Only over the record this node read (rule 5): a promoting copier
+        // may have written a newer one since.
+        std::string why;
+        if (!r.area->write_record_if(rec, r.record, overwrite_damaged, &why)) {
+            log_.error(r.config->name, ": the epoch record of epoch ", rec.epoch,
+                       " was not written: ", why);
+            emit(r.config->name, "record-conflict", Json{{"epoch", rec.epoch}, {"reason", why}});
+            r.next_disk = TimePoint{}; // re-read and follow it at once
+            return false;
+        }
     } catch (const std::system_error &e) {
         log_.error(r.config->name, ": writing the LUN's epoch record: ", e.what());
         r.area.reset();
@@ -302,6 +331,11 @@ std::string Daemon::promote_refusal(const Resource &r, TimePoint now, bool force
     if (!r.area) {
         return "the LUN's metadata area cannot be used: " + r.area_error;
     }
+    if (!r.record_error.empty() && r.record_error != lunmeta::kBlank &&
+        r.record_error != "foreign" && !force) {
+        return "the LUN's epoch record is damaged (" + r.record_error +
+               "): promote --force writes a new one over it";
+    }
     if (!r.record) {
         return "no epoch record on the LUN: no writer has recorded its copiers";
     }
@@ -367,9 +401,11 @@ void Daemon::control_promote(std::uint64_t client, Resource &r, bool force) {
             members.push_back(m);
         }
     }
-    if (!write_record(r, epoch, members, false)) {
+    if (!write_record(r, epoch, members, false, force)) {
         control_->reply(
-            client, ControlServer::error("promote failed: cannot write the LUN's epoch record"));
+            client, ControlServer::error("promote refused: the LUN's epoch record could not be "
+                                         "written (see redd's log: it changed meanwhile, or an I/O "
+                                         "error); nothing changed"));
         return;
     }
     // The old writer's lease: it renews only after reading the record; so
@@ -511,6 +547,10 @@ Json Daemon::lun_status(const Resource &r, TimePoint now) const {
     Json lun{{"readable", r.area != nullptr}};
     if (!r.area_error.empty()) {
         lun["error"] = r.area_error;
+    }
+    if (!r.record_error.empty() && r.record_error != lunmeta::kBlank) {
+        // "foreign", or the damage: the fields below are the last record read.
+        lun["record_error"] = r.record_error;
     }
     if (r.record) {
         lun["epoch"] = r.record->epoch;

@@ -21,14 +21,17 @@ struct CommandSpec {
 };
 
 constexpr std::array kCommands = {
-    CommandSpec{Command::Up, "up", "up RESOURCE", true, true, false, false, false, false,
+    CommandSpec{Command::Up, "up", "up [--force] RESOURCE", true, true, false, true, false, false,
                 "Brings RESOURCE up on this node.  The role comes from the LUN's epoch\n"
                 "record (the writer it names, even if it resigned), or from the\n"
                 "configuration's `writer` when the LUN has no record yet; an unreadable\n"
-                "metadata area refuses the up.  A copier gets an exception store (a zram\n"
-                "device); then the device-mapper table is loaded (device name = RESOURCE,\n"
-                "ending 1 MiB before the end of the LUN) and redd is told.  Any failure\n"
-                "undoes what was done.\n"},
+                "metadata area or a damaged record refuses the up.  A copier gets an\n"
+                "exception store (a zram device); then the device-mapper table is loaded\n"
+                "(device name = RESOURCE, ending 1 MiB before the end of the LUN) and\n"
+                "redd is told.  Any failure undoes what was done.\n"
+                "  --force  over a damaged record: the configuration decides, and on the\n"
+                "           writer a new record is written over it (two writers if the\n"
+                "           damaged record named another, live one: redctl(8))\n"},
     CommandSpec{Command::Down, "down", "down [--force] RESOURCE", true, true, false, true, false,
                 false,
                 "Takes RESOURCE down on this node: tells redd (a copier leaves the\n"

@@ -92,8 +92,9 @@ ResourceView view_of(const redd::Config &config, const redd::ResourceConfig &r) 
         } else if (lun.record) {
             view.lun_record["record"] = to_json(*lun.record);
             record = std::move(lun.record);
-        } else if (lun.why != "blank") {
+        } else if (lun.why != redd::lunmeta::kBlank) {
             view.lun_record["error"] = lun.why;
+            view.lun_record["damaged"] = true;
         }
     } catch (const Failure &e) {
         view.lun_record = json{{"readable", false}, {"error", e.what()}, {"record", nullptr}};
@@ -162,17 +163,32 @@ int cmd_up(const Options &options) {
                           "MiB (dm-red's metadata) in whole chunks of " +
                           std::to_string(res.chunk_sectors) + " sectors");
     }
-    // The role: the LUN's epoch record decides once there is one.
-    RoleDecision decision;
+    // The role: the LUN's epoch record decides once there is one; a
+    // damaged one refuses, unless --force.
+    UpRole up_role;
     try {
-        decision = read_role(res, config.node_id());
+        up_role = read_role(res, config.node_id(), options.force);
     } catch (const Failure &e) {
         throw Failure(e.code(), std::string(e.what()) + ": cannot tell this node's role for " +
                                     name + "; nothing changed");
     }
+    RoleDecision &decision = up_role.decision;
     const Role role = decision.role;
     // Before changing anything: is redd there?
     auto client = ControlClient::connect(socket_path(options, config));
+    if (!up_role.damaged.empty()) {
+        warn("the epoch record on " + res.lun + " is damaged (" + up_role.damaged +
+             "); --force: the configuration decides: this node is the " +
+             std::string(to_string(role)) + " (node " + std::to_string(decision.writer) +
+             " the writer)");
+        if (role == Role::Writer) {
+            const auto epoch = rewrite_damaged_record(res, config.node_id());
+            warn("wrote a new epoch record over the damaged one: epoch " + std::to_string(epoch) +
+                 ", this node the writer, no copiers (copiers that were members must gc and "
+                 "rejoin)");
+            decision.source = RoleSource::Lun;
+        }
+    }
 
     Rollback rollback;
     std::string store = "-";
@@ -198,8 +214,9 @@ int cmd_up(const Options &options) {
               << (decision.source == RoleSource::Lun
                       ? "the LUN's epoch record names node " + std::to_string(decision.writer) +
                             " the writer"
-                      : "no epoch record on the LUN: the configured writer is node " +
-                            std::to_string(decision.writer))
+                      : (up_role.damaged.empty() ? std::string("no epoch record on the LUN")
+                                                 : "a damaged epoch record on the LUN, --force") +
+                            ": the configured writer is node " + std::to_string(decision.writer))
               << "): 0 " << sectors << " red " << params << "\n";
     std::vector<ResourceView> views{view_of(config, res)};
     json redd_view{{"resources", reply.contains("resources") ? reply["resources"] : json::array()}};
@@ -377,7 +394,7 @@ int cmd_gc(const Options &options) {
         // is told so first.
         std::optional<RoleDecision> decision;
         try {
-            decision = read_role(res, config.node_id());
+            decision = read_role(res, config.node_id()).decision;
         } catch (const Failure &) {
         }
         if (decision && decision->role == Role::Writer) {

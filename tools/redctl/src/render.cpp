@@ -209,11 +209,26 @@ void render_lun(std::ostringstream &out, const json &r, const json *rr) {
     }
     if (lun != nullptr) {
         out << "  lun record: ";
-        if (!get_bool(*lun, "readable").value_or(true)) {
+        // A record that fails a check: redd's "record_error" (its fields
+        // are then the last record it read), or redctl's own read.
+        const bool own = rr == nullptr || member(*rr, "lun") == nullptr;
+        const std::string damage =
+            own ? (get_bool(*lun, "damaged").value_or(false) ? get_str(*lun, "error", "?")
+                                                             : std::string())
+                : get_str(*lun, "record_error", "");
+        const bool have = record != nullptr && get_u64(*record, "epoch").has_value();
+        if (damage == "foreign") {
+            out << "another resource's (is `lun` right in the configuration?)\n";
+        } else if (!damage.empty() && !have) {
+            out << "DAMAGED (" << damage << "): not used, no role from it\n";
+        } else if (!get_bool(*lun, "readable").value_or(true)) {
             out << "unreadable (" << get_str(*lun, "error", "?") << ")\n";
-        } else if (record == nullptr || !get_u64(*record, "epoch")) {
+        } else if (!have) {
             out << "none (role from the configuration)\n";
         } else {
+            if (!damage.empty()) {
+                out << "DAMAGED (" << damage << "): not used; the last one read: ";
+            }
             out << "epoch:" << get_u64(*record, "epoch").value_or(0) << " writer:node-"
                 << get_u64(*record, "writer").value_or(0);
             if (get_bool(*record, "resigned").value_or(false)) {

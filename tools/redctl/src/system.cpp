@@ -249,15 +249,35 @@ LunRecord read_lun_record(const std::string &lun) {
     }
 }
 
-RoleDecision read_role(const redd::ResourceConfig &resource, std::uint32_t node_id) {
+UpRole read_role(const redd::ResourceConfig &resource, std::uint32_t node_id, bool allow_damaged) {
     const auto lun = read_lun_record(resource.lun);
-    if (lun.record && lun.record->resource != resource.name) {
-        throw Failure(exit_code::kNoLun, "the epoch record on " + resource.lun +
-                                             " belongs to resource '" + lun.record->resource +
-                                             "', not '" + resource.name +
-                                             "': is `lun` right in the configuration?");
+    auto out = role_for_up(resource, node_id, lun.record, lun.why, allow_damaged);
+    if (!out.refusal.empty()) {
+        throw Failure(exit_code::kNoLun, out.refusal);
     }
-    return decide_role(resource, node_id, lun.record);
+    return out;
+}
+
+std::uint64_t rewrite_damaged_record(const redd::ResourceConfig &resource, std::uint32_t node_id) {
+    try {
+        const redd::lunmeta::Area area(resource.lun);
+        std::uint64_t epoch = 0;
+        for (std::uint32_t n = 1; n <= redd::lunmeta::kMaxNode; ++n) {
+            if (const auto slot = area.read_slot(n)) {
+                epoch = std::max(epoch, slot->epoch);
+            }
+        }
+        const redd::lunmeta::EpochRecord record{resource.name, epoch + 1, node_id, false, {}, 1};
+        std::string why;
+        if (!area.write_record_if(record, std::nullopt, true, &why)) {
+            throw Failure(exit_code::kNoLun,
+                          "the epoch record on " + resource.lun + " was not rewritten: " + why);
+        }
+        return record.epoch;
+    } catch (const std::system_error &e) {
+        throw Failure(exit_code::kNoLun,
+                      "cannot rewrite the LUN's epoch record (" + std::string(e.what()) + ")");
+    }
 }
 
 int run_shell(const std::string &command, const std::vector<std::string> &env) {

@@ -57,10 +57,18 @@ struct LunRecord {
 };
 LunRecord read_lun_record(const std::string &lun);
 
-// The role of `resource` on node `node_id` (decide_role) from the LUN's
+// The role of `resource` on node `node_id` (role_for_up) from the LUN's
 // record as read_lun_record reads it; throws as it does, and Failure(kNoLun)
-// for a record that belongs to another resource.
-RoleDecision read_role(const redd::ResourceConfig &resource, std::uint32_t node_id);
+// for a record that belongs to another resource, or a damaged one unless
+// `allow_damaged`.
+UpRole read_role(const redd::ResourceConfig &resource, std::uint32_t node_id,
+                 bool allow_damaged = false);
+
+// redctl up --force on the writer over a damaged record: writes a new
+// record naming `node_id` the writer with no copiers, at an epoch above
+// every epoch in the LUN's heartbeat slots, only while the block is still
+// damaged.  Returns the new epoch; throws Failure(kNoLun).
+std::uint64_t rewrite_damaged_record(const redd::ResourceConfig &resource, std::uint32_t node_id);
 
 // Runs `/bin/sh -c command` with `env` added to the environment, its output
 // on ours; returns its exit status (128+N for signal N), or throws

@@ -62,6 +62,28 @@ RoleDecision decide_role(const redd::ResourceConfig &resource, std::uint32_t nod
     return {local_role(resource, node_id), resource.writer, RoleSource::Config};
 }
 
+UpRole role_for_up(const redd::ResourceConfig &resource, std::uint32_t node_id,
+                   const std::optional<redd::lunmeta::EpochRecord> &record, const std::string &why,
+                   bool allow_damaged) {
+    UpRole out;
+    out.decision = decide_role(resource, node_id, record);
+    if (record && record->resource != resource.name) {
+        out.refusal = "the epoch record on " + resource.lun + " belongs to resource '" +
+                      record->resource + "', not '" + resource.name +
+                      "': is `lun` right in the configuration?";
+    } else if (!record && why != redd::lunmeta::kBlank) {
+        if (allow_damaged) {
+            out.damaged = why;
+        } else {
+            out.refusal = "the epoch record on " + resource.lun + " is damaged (" + why +
+                          "): it may have named another node the writer, so the configuration " +
+                          "cannot decide; find the writer (redctl status on every node), then " +
+                          "redctl up --force on it first (redctl(8))";
+        }
+    }
+    return out;
+}
+
 std::string table_params(const redd::ResourceConfig &resource, Role role,
                          const std::string &store) {
     std::ostringstream out;

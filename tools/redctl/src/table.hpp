@@ -38,6 +38,21 @@ struct RoleDecision {
 RoleDecision decide_role(const redd::ResourceConfig &resource, std::uint32_t node_id,
                          const std::optional<redd::lunmeta::EpochRecord> &record);
 
+// The role `up` takes from the LUN's record as read: `record`, or none and
+// `why` (lunmeta::kBlank: never written; anything else: damage).  A damaged
+// record is not an absent one (it may have named another writer): `refusal`
+// says why up must stop, unless `allow_damaged` (redctl up --force), when
+// the configuration decides and `damaged` keeps the damage.  Another
+// resource's record is refused always.
+struct UpRole {
+    RoleDecision decision;
+    std::string damaged; // the damage let through by allow_damaged
+    std::string refusal; // non-empty: refuse, for this reason
+};
+UpRole role_for_up(const redd::ResourceConfig &resource, std::uint32_t node_id,
+                   const std::optional<redd::lunmeta::EpochRecord> &record, const std::string &why,
+                   bool allow_damaged);
+
 // The red device's length in sectors (lunmeta::device_sectors: the LUN but
 // its reserved last MiB, rounded down to whole chunks; 0 if nothing is left).
 using redd::lunmeta::device_sectors;

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <span>
+#include <string>
+
 namespace redctl {
 namespace {
 
@@ -68,6 +71,82 @@ TEST(Table, RoleFromTheLunRecord) {
     EXPECT_EQ(decide_role(resource(), 1, foreign).role, Role::Writer);
     EXPECT_EQ(decide_role(resource(), 1, record(0, false)).source, RoleSource::Config);
     EXPECT_EQ(to_string(RoleSource::Lun), "lun");
+}
+
+// What `up` does with the record block as read (issue 18 item 2): the
+// configuration names node 1 the writer; the record names node 2.
+UpRole up_from_block(std::span<const std::uint8_t> block, std::uint32_t node, bool force) {
+    std::string why;
+    const auto rec = redd::lunmeta::decode_record(block, &why);
+    return role_for_up(resource(), node, rec, why, force);
+}
+
+TEST(Table, UpOnABlankLunFollowsTheConfiguration) {
+    const redd::lunmeta::Block blank{};
+    const auto up = up_from_block(blank, 1, false);
+    EXPECT_TRUE(up.refusal.empty());
+    EXPECT_TRUE(up.damaged.empty());
+    EXPECT_EQ(up.decision.role, Role::Writer);
+    EXPECT_EQ(up.decision.source, RoleSource::Config);
+}
+
+TEST(Table, UpFollowsAValidRecord) {
+    const auto up = up_from_block(redd::lunmeta::encode(record(2, false)), 1, false);
+    EXPECT_TRUE(up.refusal.empty());
+    EXPECT_EQ(up.decision.role, Role::Copier);
+    EXPECT_EQ(up.decision.source, RoleSource::Lun);
+}
+
+TEST(Table, UpRefusesAnotherResourcesRecordEvenForced) {
+    auto other = record(2, false);
+    other.resource = "other";
+    const auto up = up_from_block(redd::lunmeta::encode(other), 1, true);
+    EXPECT_NE(up.refusal.find("belongs to resource 'other'"), std::string::npos);
+}
+
+// Every single damaged byte of a record that names node 2 (a flip of each
+// bit pattern's low bit, then of all its bits) must refuse: never the
+// configuration's writer, node 1 (two writers).
+TEST(Table, UpRefusesEveryDamagedRecord) {
+    const auto good = redd::lunmeta::encode(record(2, false));
+    for (const std::uint8_t mask : {std::uint8_t{0x01}, std::uint8_t{0xff}}) {
+        for (std::size_t i = 0; i < good.size(); ++i) {
+            auto bad = good;
+            bad.at(i) ^= mask;
+            const auto up = up_from_block(bad, 1, false);
+            ASSERT_FALSE(up.refusal.empty()) << "byte " << i << " mask " << int{mask};
+            EXPECT_NE(up.refusal.find("is damaged"), std::string::npos) << up.refusal;
+        }
+    }
+}
+
+TEST(Table, UpRefusesRandomBytesAndOtherBlockKinds) {
+    redd::lunmeta::Block noise{};
+    std::uint32_t x = 2463534242U;
+    for (auto &b : noise) {
+        x ^= x << 13U;
+        x ^= x >> 17U;
+        x ^= x << 5U;
+        b = static_cast<std::uint8_t>(x);
+    }
+    EXPECT_NE(up_from_block(noise, 1, false).refusal.find("no dm-red metadata magic"),
+              std::string::npos);
+    const auto slot = redd::lunmeta::encode(
+        redd::lunmeta::NodeSlot{2, 5, redd::lunmeta::SlotRole::Writer, 7, true, 0});
+    EXPECT_NE(up_from_block(slot, 1, false).refusal.find("wrong block kind"), std::string::npos);
+    auto truncated = redd::lunmeta::encode(record(2, false));
+    EXPECT_FALSE(up_from_block(std::span(truncated).first(512), 1, false).refusal.empty());
+}
+
+TEST(Table, UpForcedOverADamagedRecordFollowsTheConfiguration) {
+    auto bad = redd::lunmeta::encode(record(2, false));
+    bad.at(100) ^= 0x40;
+    const auto writer = up_from_block(bad, 1, true);
+    EXPECT_TRUE(writer.refusal.empty());
+    EXPECT_EQ(writer.damaged, "checksum mismatch");
+    EXPECT_EQ(writer.decision.role, Role::Writer);
+    EXPECT_EQ(writer.decision.source, RoleSource::Config);
+    EXPECT_EQ(up_from_block(bad, 3, true).decision.role, Role::Copier);
 }
 
 TEST(Table, RecordJson) {
