@@ -248,23 +248,26 @@ check "down twice: not up" err_has down-again "r0 is not up"
 # (It could have named another writer: up refuses; up --force on the
 # writer writes a new record; redd renews no write lease on a damaged one.)
 rec_block=$(($(red_sectors "$L") / 8 - 64))
-put_block() { dd of="$L" bs=4096 seek="$rec_block" count=1 oflag=direct conv=notrunc status=none; }
+# put_block FILE: FILE's 4 KiB over the record
+put_block() { dd if="$1" of="$L" bs=4096 seek="$rec_block" count=1 oflag=direct conv=notrunc status=none; }
+noise() { head -c 4096 /dev/urandom >"$RED_TMP/noise" && put_block "$RED_TMP/noise"; }
 dd if="$L" bs=4096 skip="$rec_block" count=1 iflag=direct status=none of="$RED_TMP/rec.good"
-head -c 4096 /dev/urandom | put_block
+noise
 meta=$(lun_record "$L")
 run_rc 10 up-noise -c "$C" up r0
 check "up over random bytes: refused, the record is damaged" err_has up-noise "is damaged (no dm-red metadata magic)"
 check "up over random bytes: no device" no_device r0
 check_eq "up over random bytes: the block unchanged" "$meta" "$(lun_record "$L")"
 # one flipped byte in the writer field of a valid record (node 1 -> 3)
-{ head -c 104 "$RED_TMP/rec.good"; printf '\003'; tail -c +106 "$RED_TMP/rec.good"; } | put_block
+{ head -c 104 "$RED_TMP/rec.good"; printf '\003'; tail -c +106 "$RED_TMP/rec.good"; } >"$RED_TMP/rec.flipped"
+put_block "$RED_TMP/rec.flipped"
 run_rc 10 up-flipped -c "$RED_TMP/w2.conf" up r0
 check "up over a record with a flipped byte: refused (checksum)" err_has up-flipped "is damaged (checksum mismatch)"
 check "up over a flipped byte: no device" no_device r0
 run_rc 10 up-flipped-1 -c "$C" up r0
 check "up over a flipped byte, configured writer: refused too" err_has up-flipped-1 "is damaged (checksum mismatch)"
 check "status shows the damage" bash -c "'$REDCTL' -c '$C' status r0 2>/dev/null | grep -q 'checksum mismatch'"
-head -c 4096 /dev/urandom | put_block
+noise
 run_rc 0 up-force -c "$C" up --force r0
 check "up --force: says the record is damaged" err_has up-force "is damaged (no dm-red metadata magic)"
 check "up --force on the writer: a new record written" err_has up-force "wrote a new epoch record over the damaged one"
@@ -275,13 +278,13 @@ check "up --force: the LUN's record names node 1 again" grep -qE "^  lun record:
 # A record damaged under a running writer: its lease is not renewed and
 # runs out (lease_ms 2000); the record back, it is renewed again.
 dd if="$L" bs=4096 skip="$rec_block" count=1 iflag=direct status=none of="$RED_TMP/rec.now"
-head -c 4096 /dev/urandom | put_block
+noise
 check "damaged under the writer: its write lease runs out" poll 50 lease_left_is_0 r0
 check "damaged under the writer: redd logs it" grep -q "the LUN's epoch record is damaged (no dm-red metadata magic): not used" "$RED_TMP/redd.log"
-put_block <"$RED_TMP/rec.now"
+put_block "$RED_TMP/rec.now"
 check "the record back: the write lease renewed" poll 50 lease_left_above_0 r0
 check "the record back: redd says so" grep -q "the LUN's epoch record is readable again" "$RED_TMP/redd.log"
-run_rc 0 down-force -c "$C" down r0
+run_rc 0 down-after-force -c "$C" down r0
 check "down after up --force: device removed" no_device r0
 
 # ---- a copier whose writer (node 2) is not there: it stays joining -----
