@@ -69,9 +69,11 @@ constexpr std::array kCommands = {
                 "old writer may be alive (its reason is printed, exit 12).  Once accepted,\n"
                 "prints the new epoch, the copiers and the fencing wait, then follows the\n"
                 "promotion until the device is an active writer (its store written back).\n"
+                "Asked while a promotion runs here, says so and follows that one.\n"
                 "  --force            promote although the old writer may be alive: two\n"
                 "                     writers for up to one lease period, data loss (redctl(8))\n"
-                "  --timeout SECONDS  how long to follow it (default 300; it goes on after)\n"},
+                "  --timeout SECONDS  how long to follow it without progress, the fencing\n"
+                "                     wait not counted (default 300; it goes on after)\n"},
     CommandSpec{Command::Demote, "demote", "demote [--force] RESOURCE", true, true, false, true,
                 false, false,
                 "Makes this node's writer resign: refused while the device is open.  redd\n"

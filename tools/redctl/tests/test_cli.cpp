@@ -30,6 +30,10 @@ TEST(Cli, Up) {
     EXPECT_EQ(o.resource, "r0");
     EXPECT_EQ(o.config_path, "/etc/red/red.conf");
     EXPECT_FALSE(o.control_socket.has_value());
+    EXPECT_FALSE(o.force);
+    // --force: over a damaged epoch record only (redctl(8))
+    EXPECT_TRUE(parse({"up", "--force", "r0"}).force);
+    EXPECT_NE(help_text(Command::Up).find("damaged record"), std::string::npos);
 }
 
 TEST(Cli, OptionsBeforeAndAfterTheCommand) {
