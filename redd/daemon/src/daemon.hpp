@@ -245,10 +245,13 @@ private:
                       bool resigned, bool overwrite_damaged = false);
     void follow_record(Resource &r, TimePoint now);
     [[nodiscard]] bool slot_alive(const Resource &r, std::uint32_t node, TimePoint now) const;
-    // Why a promotion of `r` is refused now ("" if it is allowed).
-    // With force only the device's own fitness is checked.
+    // The last read found a damaged record (not blank, not another
+    // resource's): r.record is then the last good one.
+    [[nodiscard]] static bool record_damaged(const Resource &r);
     // A promotion under way as JSON: {"epoch","members","accepted","fence_wait_left_ms"}.
     [[nodiscard]] static Json promotion_status(const Promotion &p, TimePoint now);
+    // Why a promotion of `r` is refused now ("" if it is allowed).
+    // With force only the device's own fitness is checked.
     [[nodiscard]] std::string promote_refusal(const Resource &r, TimePoint now, bool force) const;
     void control_promote(std::uint64_t client, Resource &r, bool force);
     void control_demote(std::uint64_t client, Resource &r, bool force);

@@ -101,8 +101,7 @@ bool Daemon::read_record(Resource &r) {
             r.record_error = why;
             return false;
         }
-        if (!r.record_error.empty() && r.record_error != lunmeta::kBlank &&
-            r.record_error != "foreign" && rec) {
+        if (rec && record_damaged(r)) {
             log_.info(r.config->name, ": the LUN's epoch record is readable again: epoch ",
                       rec->epoch, ", writer node ", rec->writer);
         }
@@ -296,6 +295,11 @@ void Daemon::follow_record(Resource &r, TimePoint now) {
     }
 }
 
+bool Daemon::record_damaged(const Resource &r) {
+    return !r.record_error.empty() && r.record_error != lunmeta::kBlank &&
+           r.record_error != "foreign";
+}
+
 Json Daemon::promotion_status(const Promotion &p, TimePoint now) {
     return Json{{"epoch", p.epoch},
                 {"members", node_list(p.members)},
@@ -331,8 +335,7 @@ std::string Daemon::promote_refusal(const Resource &r, TimePoint now, bool force
     if (!r.area) {
         return "the LUN's metadata area cannot be used: " + r.area_error;
     }
-    if (!r.record_error.empty() && r.record_error != lunmeta::kBlank &&
-        r.record_error != "foreign" && !force) {
+    if (record_damaged(r) && !force) {
         return "the LUN's epoch record is damaged (" + r.record_error +
                "): promote --force writes a new one over it";
     }
@@ -405,7 +408,7 @@ void Daemon::control_promote(std::uint64_t client, Resource &r, bool force) {
         control_->reply(
             client, ControlServer::error("promote refused: the LUN's epoch record could not be "
                                          "written (see redd's log: it changed meanwhile, or an I/O "
-                                         "error); nothing changed"));
+                                         "error)"));
         return;
     }
     // The old writer's lease: it renews only after reading the record; so
