@@ -438,6 +438,9 @@ static int red_nl_new_epoch(struct sk_buff *skb, struct genl_info *info)
 	mutex_unlock(&red_devices_mutex);
 	if (r == -EBUSY)
 		NL_SET_ERR_MSG(info->extack, "an epoch change is in progress");
+	else if (r == -ESTALE)
+		NL_SET_ERR_MSG(info->extack,
+			       "writer is fenced (LEASE 0): remove the device");
 	return r;
 }
 
@@ -472,10 +475,13 @@ static int red_nl_lease(struct sk_buff *skb, struct genl_info *info)
 
 	mutex_lock(&red_devices_mutex);
 	rd = red_nl_dev(info, 0, &r);
-	if (rd && red_role(rd) == DM_RED_ROLE_WRITER)
+	if (rd && red_role(rd) == DM_RED_ROLE_WRITER) {
 		r = red_writer_lease(rd,
 				     nla_get_u32(info->attrs[DM_RED_A_LEASE_MS]));
-	else if (rd)
+		if (r == -ESTALE)
+			NL_SET_ERR_MSG(info->extack,
+				       "writer is fenced (LEASE 0): remove the device");
+	} else if (rd)
 		r = red_copier_lease(rd,
 				     nla_get_u32(info->attrs[DM_RED_A_LEASE_MS]));
 	mutex_unlock(&red_devices_mutex);

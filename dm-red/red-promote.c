@@ -231,6 +231,8 @@ int red_promote_map(struct red_dev *rd, struct bio *bio)
 	struct red_exc *e;
 	struct red_wb *wb;
 
+	if (unlikely(red_writer_fenced(rd)))
+		return DM_MAPIO_KILL;
 	spin_lock_irqsave(&c->lock, flags);
 	if (!c->wb_active) {
 		spin_unlock_irqrestore(&c->lock, flags);
@@ -268,6 +270,32 @@ held:
 	c->nr_held++;
 	spin_unlock_irqrestore(&c->lock, flags);
 	return DM_MAPIO_SUBMITTED;
+}
+
+/*
+ * The writer is fenced (LEASE 0) while the write-back runs: take every bio
+ * it holds (flushes, the bios of claimed chunks, those to route again) into
+ * @bios, to be failed.  The write-back itself stops: it needs the write
+ * lease, which never comes back.
+ */
+void red_promote_fence(struct red_dev *rd, struct bio_list *bios)
+{
+	struct red_copier *c = &rd->c;
+	unsigned long flags;
+	struct red_wb *wb;
+	unsigned int i;
+
+	spin_lock_irqsave(&c->lock, flags);
+	c->nr_held -= bio_list_size(&c->wb_flushes) + bio_list_size(&c->wb_redo);
+	red_bio_list_take(bios, &c->wb_flushes);
+	red_bio_list_take(bios, &c->wb_redo);
+	for (i = 0; i < RED_HASH_SIZE; i++) {
+		hlist_for_each_entry(wb, &c->wb_busy[i], hnode) {
+			c->nr_held -= bio_list_size(&wb->held);
+			red_bio_list_take(bios, &wb->held);
+		}
+	}
+	spin_unlock_irqrestore(&c->lock, flags);
 }
 
 /*

@@ -195,6 +195,8 @@ int red_writer_map(struct red_dev *rd, struct bio *bio)
 	struct red_writer *w = &rd->w;
 	struct red_bio *pb = dm_per_bio_data(bio, sizeof(struct red_bio));
 
+	if (unlikely(READ_ONCE(w->fenced)))
+		return DM_MAPIO_KILL;
 	bio_set_dev(bio, rd->lun->bdev);
 	if (!op_is_write(bio_op(bio)) || !bio_sectors(bio))
 		return DM_MAPIO_REMAPPED;
@@ -294,6 +296,13 @@ static void red_writer_route(struct red_dev *rd, struct bio *bio)
 	red_bio_chunks(rd, bio, &first, &last);
 again:
 	spin_lock(&w->lock);
+	if (w->fenced) {
+		w->nr_held--;
+		spin_unlock(&w->lock);
+		atomic64_inc(&rd->stat_errors);
+		bio_io_error(bio);
+		goto out;
+	}
 	if (w->blocked) {
 		bio_list_add(&w->drain_held, bio);
 		goto out_unlock;
@@ -718,23 +727,87 @@ static void red_writer_lease_work(struct work_struct *work)
 		red_nl_event(rd, DM_RED_EV_LEASE_EXPIRED);
 }
 
+bool red_writer_fenced(struct red_dev *rd)
+{
+	return READ_ONCE(rd->w.fenced);
+}
+
+/*
+ * LEASE 0: fenced, for good.  The daemon sends it when the LUN's epoch
+ * record names a newer writer, and on demote: this node must never write
+ * the LUN again, and what waits to be written never will be.
+ *
+ * 1. Under the lock: fenced (map fails every new bio from now on, the
+ *    worker every bio it routes), state failed, and every held write
+ *    taken: incoming, lease_held, drain_held and the writes waiting on a
+ *    stabilization (the entries stay, empty: a late ack finds them).
+ * 2. A promoted copier still writing back: its held bios too.
+ * 3. Fail them all with EIO: the tasks waiting on them (a database in
+ *    fsync) wake up, the device can be closed and removed.
+ *
+ * Writes passed through before (under a valid lease) complete as usual.
+ */
+static void red_writer_fence(struct red_dev *rd)
+{
+	struct red_writer *w = &rd->w;
+	struct bio_list bios = BIO_EMPTY_LIST;
+	struct red_stab *st;
+	unsigned long nr;
+	struct bio *bio;
+	unsigned int i;
+	bool first;
+
+	/* 1 */
+	spin_lock(&w->lock);
+	first = !w->fenced;
+	WRITE_ONCE(w->fenced, true);
+	WRITE_ONCE(w->lease_valid, false);
+	WRITE_ONCE(rd->state, DM_RED_STATE_FAILED);
+	red_bio_list_take(&bios, &w->incoming);
+	red_bio_list_take(&bios, &w->lease_held);
+	red_bio_list_take(&bios, &w->drain_held);
+	for (i = 0; i < RED_HASH_SIZE; i++)
+		hlist_for_each_entry(st, &w->stabs[i], hnode)
+			red_bio_list_take(&bios, &st->bios);
+	nr = bio_list_size(&bios);
+	w->nr_held -= nr;
+	spin_unlock(&w->lock);
+
+	/* 2 */
+	if (rd->store)
+		red_promote_fence(rd, &bios);
+
+	/* 3 */
+	nr = bio_list_size(&bios);
+	if (first)
+		DMERR("%s: fenced (LEASE 0): I/O fails until removal; %lu held bio(s) failed",
+		      rd->name, nr);
+	atomic64_add(nr, &rd->stat_errors);
+	while ((bio = bio_list_pop(&bios)))
+		bio_io_error(bio);
+	if (first)
+		red_nl_event(rd, DM_RED_EV_STATE);
+}
+
 int red_writer_lease(struct red_dev *rd, u32 ms)
 {
 	struct red_writer *w = &rd->w;
 
-	if (ms)
-		mod_delayed_work(rd->wq, &w->lease_work,
-				 msecs_to_jiffies(ms) + 1);
-	spin_lock(&w->lock);
-	if (ms) {
-		WRITE_ONCE(w->lease_until, jiffies + msecs_to_jiffies(ms));
-		WRITE_ONCE(w->lease_valid, true);
-		w->lease_reported = false;
-		red_bio_list_take(&w->incoming, &w->lease_held);
-	} else {
-		WRITE_ONCE(w->lease_valid, false);
+	if (!ms) {
+		red_writer_fence(rd);
+		return 0;
 	}
+	spin_lock(&w->lock);
+	if (w->fenced) {
+		spin_unlock(&w->lock);
+		return -ESTALE;
+	}
+	WRITE_ONCE(w->lease_until, jiffies + msecs_to_jiffies(ms));
+	WRITE_ONCE(w->lease_valid, true);
+	w->lease_reported = false;
+	red_bio_list_take(&w->incoming, &w->lease_held);
 	spin_unlock(&w->lock);
+	mod_delayed_work(rd->wq, &w->lease_work, msecs_to_jiffies(ms) + 1);
 	red_writer_kick(rd);
 	return 0;
 }
@@ -752,6 +825,11 @@ int red_writer_new_epoch(struct red_dev *rd, u64 req_id, u32 members)
 		spin_unlock(&w->lock);
 		red_smap_free(sm);
 		return -EBUSY;
+	}
+	if (w->fenced) {
+		spin_unlock(&w->lock);
+		red_smap_free(sm);
+		return -ESTALE;
 	}
 	w->epoch_busy = true;
 	w->epoch_req_id = req_id;
@@ -794,7 +872,8 @@ static void red_writer_epoch_work(struct work_struct *work)
 	/* 1 */
 	spin_lock(&w->lock);
 	w->blocked = true;
-	WRITE_ONCE(rd->state, DM_RED_STATE_DRAINING);
+	if (!w->fenced)
+		WRITE_ONCE(rd->state, DM_RED_STATE_DRAINING);
 	spin_unlock(&w->lock);
 	red_nl_event(rd, DM_RED_EV_STATE);
 	percpu_ref_kill(&w->inflight);
@@ -835,7 +914,8 @@ static void red_writer_epoch_work(struct work_struct *work)
 	percpu_ref_resurrect(&w->inflight);
 	spin_lock(&w->lock);
 	w->blocked = false;
-	WRITE_ONCE(rd->state, DM_RED_STATE_ACTIVE);
+	if (!w->fenced)
+		WRITE_ONCE(rd->state, DM_RED_STATE_ACTIVE);
 	red_bio_list_take(&w->incoming, &w->drain_held);
 	w->epoch_busy = false;
 	w->epoch_done_unsent = true;

@@ -93,6 +93,7 @@ struct red_writer {
 	 *   inflight     writes passed through in this epoch; killed to drain
 	 *   lease_until  jiffies, READ_ONCE/WRITE_ONCE
 	 *   lease_valid  READ_ONCE/WRITE_ONCE
+	 *   fenced       set once, under lock (LEASE 0); READ_ONCE in map
 	 */
 	struct red_smap __rcu *smap;
 	struct percpu_ref inflight;
@@ -105,6 +106,13 @@ struct red_writer {
 	struct red_smap *next_smap;	/* NEW_EPOCH -> epoch worker, lock */
 	unsigned long lease_until;
 	bool lease_valid;
+	/*
+	 * LEASE 0: the daemon ended the write lease for good (the LUN names a
+	 * newer writer, or demote).  Every held and every new bio fails with
+	 * EIO, reads included, and the state is failed until the device is
+	 * removed.  Never cleared.
+	 */
+	bool fenced;
 	/*
 	 * table: lease_policy error; set by the constructor, never changed.
 	 * On a copier's table it is the policy of the write lease once
@@ -455,6 +463,7 @@ void red_writer_resend(struct red_dev *rd);
 int red_writer_ack(struct red_dev *rd, u64 epoch, u64 req_id, int error);
 int red_writer_new_epoch(struct red_dev *rd, u64 req_id, u32 members);
 int red_writer_lease(struct red_dev *rd, u32 ms);
+bool red_writer_fenced(struct red_dev *rd);
 u32 red_writer_lease_left_ms(struct red_dev *rd);
 void red_writer_stats(struct red_dev *rd, u64 *stable, unsigned long *held,
 		      unsigned long *outstanding, unsigned int *oldest_ms);
@@ -480,6 +489,7 @@ void red_copier_stats(struct red_dev *rd, u64 *used, unsigned long *held,
 int red_promote(struct red_dev *rd, u64 epoch, u32 members);
 void red_promote_work(struct work_struct *work);
 int red_promote_map(struct red_dev *rd, struct bio *bio);
+void red_promote_fence(struct red_dev *rd, struct bio_list *bios);
 void red_promote_step(struct red_dev *rd);
 bool red_promote_drained_locked(struct red_dev *rd, u64 chunk);
 void red_promote_copy(struct red_dev *rd, struct red_wb *wb);

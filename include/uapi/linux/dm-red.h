@@ -191,7 +191,9 @@ enum dm_red_state {
 	DM_RED_STATE_ACTIVE = 1,	/* serving I/O */
 	DM_RED_STATE_JOINING = 2,	/* copier: waiting for JOIN_ACK */
 	DM_RED_STATE_DRAINING = 3,	/* writer: moving to a new epoch */
-	DM_RED_STATE_FAILED = 4,	/* copier: store full or error; I/O fails */
+	DM_RED_STATE_FAILED = 4,	/* copier: store full or error; writer:
+					 * fenced (LEASE 0); I/O fails
+					 */
 	DM_RED_STATE_PROMOTING = 5,	/* copier: PROMOTE accepted, I/O held */
 	DM_RED_STATE_WRITEBACK = 6,	/* promoted: writing the store back */
 	DM_RED_STATE_HELD = 7,		/* copier: read lease expired, I/O held */
