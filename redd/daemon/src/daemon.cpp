@@ -366,6 +366,15 @@ void Daemon::update_device(const KState &st, bool from_event, std::uint32_t even
     const TimePoint now = Clock::now();
     if (from_event && event == DM_RED_EV_DESTROYED) {
         log_.info(r.config->name, ": device destroyed");
+        if (r.fenced) {
+            // The fenced writer's device is gone: the node may come back as
+            // a copier (runbook, "the returning old writer").
+            log_.info(r.config->name,
+                      ": fenced writer device removed: up brings it back as a "
+                      "copier of node ",
+                      r.writer_node);
+            r.fenced = false;
+        }
         r.present = false;
         r.usable = false;
         r.stabs.clear();

@@ -227,6 +227,14 @@ void Daemon::control_down(std::uint64_t client, Resource &r, bool force) {
         control_->reply(client, reply);
         return;
     }
+    if (r.fenced) {
+        // A fenced writer: the kernel fails its I/O already (LEASE 0), and
+        // no writer waits for it.  Nothing to end, nobody to tell.
+        r.down = true;
+        log_.info(name, ": down: fenced writer device (node ", r.writer_node, " is the writer)");
+        control_->reply(client, status(&r));
+        return;
+    }
     // Copier: stop reading the LUN first (the kernel fails the device when
     // its read lease ends), then tell the writer, which stops preserving
     // for us at once.
