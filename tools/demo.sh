@@ -37,7 +37,7 @@ t0=$(date +%s)
 rc=0
 # a smaller database and a shorter second run than make check's: the
 # story is the same, the wait shorter
-PG3_KVER=$kver PG3_SCALE=${PG3_SCALE:-3} PG3_LOAD2_S=${PG3_LOAD2_S:-10} \
+PG3_KVER=$kver PG3_SCALE=${PG3_SCALE:-3} PG3_LOAD2_S=${PG3_LOAD2_S:-10} PG3_LOSS=${PG3_LOSS:-reboot} \
 	tools/vm/pg3-check.sh --demo || rc=$?
 echo "== demo finished in $(($(date +%s) - t0)) s (exit $rc); logs in build/logs/pg3-$kver*"
 exit "$rc"

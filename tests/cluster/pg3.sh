@@ -23,14 +23,23 @@
 #      standbys run a read query every 2 s
 #   d  node 3's standby is stopped, unmounted, its store dropped (redctl
 #      gc), remounted, made a standby again and restarted, under the load
-#   e  (failover; when redctl has "promote") node 1 prints RED-REBOOT-NODE 1:
-#      the harness kills it and boots it again; the standby with the highest
+#   e  (failover; when redctl has "promote") node 1 is lost, as
+#      RED_PG3_LOSS says.  cutoff (make check): node 1 is cut off (its
+#      network down, its redd stopped with SIGSTOP) under the load; its
+#      write lease runs out and its writes are held.  reboot (make demo):
+#      node 1 prints RED-REBOOT-NODE 1, the harness kills it and boots it
+#      again.  Then the standby with the highest
 #      received WAL position (ties: the smaller store, redctl's promotion
 #      score) runs redctl promote r0 (twice at once: redd takes one, the
 #      other follows it) and pg_ctl promote; the other standby
 #      follows it; node 3 runs pgbench again, against the new primary
-#   f  node 1 (RED_BOOT=2): redctl up r0 must make it a copier; it becomes
-#      a standby of the new primary
+#   f  cutoff: node 1 comes back once the new writer's storage is promoted
+#      (network up, SIGCONT): its redd reads the newer epoch record and
+#      fences the device (LEASE 0), the write held meanwhile ends with EIO
+#      and PostgreSQL stops; the runbook's "returning old writer": stop the
+#      database, umount, redctl down r0.  Then (reboot: on RED_BOOT=2)
+#      redctl up r0 must make node 1 a copier; it becomes a standby of the
+#      new primary
 #   g  checks: acknowledged transactions (pgbench -l lines) all in
 #      pgbench_history, amcheck clean, the standbys' reads succeeded,
 #      fsck.ext4 -n clean on every node's view
@@ -38,7 +47,8 @@
 #      counts, TPS per phase
 # Without "promote" in redctl (or with RED_PG3_FAILOVER=0) e and f are
 # skipped (TAP "# SKIP") and node 1 stays the primary to the end.
-# Environment: RED_PG3_SCALE (pgbench scale, default 3), RED_PG3_LOAD2_S
+# Environment: RED_PG3_LOSS (cutoff, the default, or reboot),
+# RED_PG3_SCALE (pgbench scale, default 3), RED_PG3_LOAD2_S
 # (the second pgbench run, default 10 s), RED_PG3_LOAD1_S (the first run
 # without failover, default 100 s), RED_PG3_FAILOVER (auto | 0 | 1),
 # RED_CLUSTER_WAIT (default 300: every wait for a peer), RED_PG3_TEMPLATE (a
@@ -117,6 +127,8 @@ if [ "$failover" = auto ]; then
 	rc_help=$("$work/redctl" --help 2>&1 || :)
 	case $rc_help in *promote*) failover=1 ;; esac
 fi
+loss=${RED_PG3_LOSS:-cutoff}
+case $loss in cutoff | reboot) ;; *) abort "RED_PG3_LOSS must be cutoff or reboot, not '$loss'" ;; esac
 LOAD1_S=${RED_PG3_LOAD1_S:-100} # covers the gc cycle (about 80 s under TCG)
 # with a failover the first run ends when node 1 dies; -T is a backstop
 [ "$failover" = 0 ] || LOAD1_S=400
@@ -499,6 +511,7 @@ promote_here() {
 	wait_for "the device to be the writer, write-back done" 300 promoted_dev || abort "not promoted"
 	tw=$(since "$t2")
 	mark storage-promoted
+	post storage-promoted
 	t2=$(now)
 	pgctl promote -w -t 120 >/dev/null || abort "pg_ctl promote"
 	tg=$(since "$t2")
@@ -537,6 +550,89 @@ repoint() { # NEWP: follow the new primary
 	mark streaming-new-primary
 	say "e: streaming from node $p ${ts}s after the re-point, timeline $(q 'select received_tli from pg_stat_wal_receiver')"
 	post m-repoint "${ts}s"
+}
+
+# ---- e + f, cutoff: node 1 cut off, back, fenced, down ---------------------------
+# cut_off: node 1 loses its network and its redd stops (SIGSTOP): to the
+# others, as if the node were gone; to itself, the write lease runs out and
+# the writes are held.  Back once the new writer's storage is promoted: the
+# runbook's returning old writer, as written: redd reports fenced, the
+# database is stopped, the filesystem unmounted, redctl down.
+lease_out() { [ "$(field "$DEV" 12)" = 0 ]; }
+gone() { ! kill -0 "$1" 2>/dev/null; }
+no_postgres() { ! pgrep -x postgres >/dev/null; }
+cut_off() {
+	local pid t tf probe_rc=running r pgs
+	pid=$(cat "$work/redd.pid")
+	# held from the end of the lease to the fence: lease + detection +
+	# fencing wait + promotion, above the guests' 30 s hung-task limit on a
+	# loaded TCG host (the runbook: raise it above the failover time)
+	echo 300 >/proc/sys/kernel/hung_task_timeout_secs
+	ip link set dev "$RED_IFACE" down
+	kill -STOP "$pid"
+	mark cut-off
+	say "e: cut off: network down, redd (pid $pid) stopped"
+	wait_for "the write lease to run out" 60 lease_out || abort "the write lease never ran out"
+	# a write issued now is held for the lease: it must end with EIO once
+	# fenced, never reach the LUN
+	dd if=/dev/urandom of="$MNT/cutoff.probe" bs=4096 count=1 oflag=direct conv=fsync status=none 2>"$work/probe.err" &
+	probe=$!
+	sleep 3
+	kill -0 "$probe" 2>/dev/null || abort "the write after the lease ran out was not held: $(cat "$work/probe.err")"
+	say "e: lease run out, a write held ($(field "$DEV" 6) held bios)"
+	newp=$(awaitv 2 newp 600) || abort "no new primary"
+	await "$newp" storage-promoted 600 || abort "node $newp never promoted"
+	kill -0 "$probe" 2>/dev/null || abort "the held write ended before this node came back: $(cat "$work/probe.err")"
+	# back
+	t=$(now)
+	mark back
+	ip link set dev "$RED_IFACE" up
+	kill -CONT "$pid"
+	say "e: back: network up, redd continued; node $newp is the writer"
+	wait_for "redd to report fenced" 120 grep -q '"what":"fenced"' "$work/events.log" || abort "redd never reported fenced"
+	wait_for "the device to fail (LEASE 0)" 60 state_is "$DEV" failed || abort "the device did not fail after the fence"
+	tf=$(since "$t")
+	mark fenced
+	if wait_for "the held write to end" 60 gone "$probe"; then
+		probe_rc=0
+		wait "$probe" || probe_rc=$?
+	fi
+	say "e: fenced ${tf}s after coming back; the held write: exit $probe_rc ($(tr '\n' ' ' <"$work/probe.err" | cut -c1-120))"
+	[ "$probe_rc" != running ] || abort "the held write still hangs after the fence"
+	# the runbook: stop the database (it may have stopped by itself on EIO)
+	t=$(now)
+	pgctl -m immediate -w -t 60 stop >"$work/pgstop.out" 2>&1 || :
+	wait_for "PostgreSQL to exit" 60 no_postgres ||
+		abort "PostgreSQL does not exit: $(ps -o pid,stat,wchan:20,args -C postgres | tr '\n' ';' | cut -c1-300)"
+	pgs=$(since "$t")
+	r=ok
+	umount "$MNT" || r=umount-failed
+	rc_ down r0 >"$work/down.out" 2>&1 || r="down-exit-$?"
+	sed 's/^/  redctl down: /' "$work/down.out"
+	mark n1-down
+	post m-fence "probe=$probe_rc fenced=${tf}s pg-stopped=${pgs}s $r; $(tr '\n' ' ' <"$work/probe.err" | cut -c1-80)"
+	[ "$r" = ok ] || abort "the returning old writer: $r"
+	say "e: the returning old writer: PostgreSQL stopped in ${pgs}s, unmounted, redctl down"
+}
+# back_as_copier: f, redctl up r0 makes node 1 a copier, then a standby
+back_as_copier() {
+	local t newp role up_s
+	# (after the promotion: this test does not race redctl up against it)
+	newp=$(awaitv 2 newp) || abort "no new primary"
+	await "$newp" promoted || abort "node $newp never promoted"
+	up_r0 || abort "redctl up after the $loss"
+	read -r role up_s <"$work/up.res"
+	post m-f1 "role=$role join=${up_s}s epoch=$(field "$DEV" 3) lun=$(js 'r["lun"]' | cut -c1-120)"
+	[ "$role" = copier ] || abort "node 1 came back as $role, not as a copier"
+	t=$(now)
+	mount -o noatime "$DEV" "$MNT" || abort "mount"
+	prepare_standby "$newp" n1
+	pg_start || abort "standby start"
+	wait_for "streaming from node $newp" 240 streaming_from "$newp" || abort "node 1 does not stream"
+	say "f: node 1 back as a copier in ${up_s}s, standby of node $newp streaming $(since "$t")s after the mount"
+	mark n1-streaming
+	post n1-streaming "join=${up_s}s streaming=$(since "$t")s"
+	start_reader
 }
 
 # ---- g: the end on every node ---------------------------------------------------
@@ -580,33 +676,24 @@ case $RED_NODE:$boot in
 		# (redctl's text status: Python is slow to start under TCG)
 		post m-1 "$(rc_ status r0 2>/dev/null | sed -n 's/^ *\(stabilize: .*\)$/\1/p' | head -n 1); lunw=$(lun_written)"
 		post kill-at "$(now)"
-		say "e: asking the harness to kill and reboot this node"
-		echo "RED-REBOOT-NODE 1"
-		sleep 600
-		abort "not killed within 600 s"
+		if [ "$loss" = reboot ]; then
+			say "e: asking the harness to kill and reboot this node"
+			echo "RED-REBOOT-NODE 1"
+			sleep 600
+			abort "not killed within 600 s"
+		fi
+		cut_off
+		back_as_copier
+		await 2 standbys-fin 900 || :
+	else
+		await 2 all-done 900 || :
 	fi
-	await 2 all-done 900 || :
 	finish_node
 	await 2 report-done 300 || :
 	;;
 1:*)
-	# f: back as a copier of the new primary
-	# (after the promotion: this test does not race redctl up against it)
-	newp=$(awaitv 2 newp) || abort "no new primary"
-	await "$newp" promoted || abort "node $newp never promoted"
-	up_r0 || abort "redctl up after the reboot"
-	read -r role up_s <"$work/up.res"
-	post m-f1 "role=$role join=${up_s}s epoch=$(field "$DEV" 3) lun=$(js 'r["lun"]' | cut -c1-120)"
-	[ "$role" = copier ] || abort "node 1 came back as $role, not as a copier"
-	t=$(now)
-	mount -o noatime "$DEV" "$MNT" || abort "mount"
-	prepare_standby "$newp" n1
-	pg_start || abort "standby start"
-	wait_for "streaming from node $newp" 240 streaming_from "$newp" || abort "node 1 does not stream"
-	say "f: node 1 back as a copier in ${up_s}s, standby of node $newp streaming $(since "$t")s after the mount"
-	mark n1-streaming
-	post n1-streaming "join=${up_s}s streaming=$(since "$t")s"
-	start_reader
+	# f: back as a copier of the new primary, after the reboot
+	back_as_copier
 	await 2 standbys-fin 900 || :
 	finish_node
 	await 2 report-done 300 || :
@@ -770,10 +857,16 @@ case $RED_NODE:$boot in
 			r=0
 			case $(fact 1 m-f1 2>/dev/null) in role=copier*) ;; *) r=1 ;; esac
 			fact 1 n1-streaming >/dev/null || r=1
-			tap $r "node 1 rebooted comes back as a copier and a standby of node $newp ($(fact 1 m-f1 2>/dev/null); $(fact 1 n1-streaming 2>/dev/null))"
+			if [ "$loss" = cutoff ]; then
+				# the held write ended with an error, the rest of the runbook held
+				case $(fact 1 m-fence 2>/dev/null) in probe=[1-9]*\ *\ ok\;*) ;; *) r=1 ;; esac
+				tap $r "node 1 cut off and back: fenced, its held write ended with an error, PostgreSQL stopped, umount and redctl down worked ($(fact 1 m-fence 2>/dev/null || echo -)); redctl up made it a copier and a standby of node $newp ($(fact 1 m-f1 2>/dev/null); $(fact 1 n1-streaming 2>/dev/null))"
+			else
+				tap $r "node 1 rebooted comes back as a copier and a standby of node $newp ($(fact 1 m-f1 2>/dev/null); $(fact 1 n1-streaming 2>/dev/null))"
+			fi
 		else
 			tap 0 "failover # SKIP redctl has no promote yet"
-			tap 0 "node 1 back as a copier after its reboot # SKIP no failover"
+			tap 0 "node 1 back as a copier # SKIP no failover"
 		fi
 		IFS='|' read -r prc pb pa pout <<<"$(fact 2 m-refused)"
 		r=0
@@ -806,10 +899,11 @@ case $RED_NODE:$boot in
 		echo "== step d: gc of node 3's standby: $(fact 3 m-gc)"
 		echo "== step d: node 3's store: $(fact 3 m-gcstore)"
 		if [ "$failover" = 1 ]; then
-			echo "== step e: failover to node $newp (from node 1's kill, on the harness's clock: the line 'failover on the harness clock' below)"
+			echo "== step e: node 1 lost ($loss), failover to node $newp (from node 1's loss, on the harness's clock: the line 'failover on the harness clock' below)"
 			echo "== step e: $(fact "$newp" m-promote 2>/dev/null || echo -)"
 			echo "== step e: node $((5 - newp)) re-pointed and streaming in $(fact $((5 - newp)) m-repoint 2>/dev/null || echo -)"
-			echo "== step f: node 1 after its reboot: $(fact 1 m-f1 2>/dev/null || echo -); $(fact 1 n1-streaming 2>/dev/null || echo -)"
+			[ "$loss" != cutoff ] || echo "== step f: node 1 back from the cut-off: $(fact 1 m-fence 2>/dev/null || echo -)"
+			echo "== step f: node 1 back as a copier: $(fact 1 m-f1 2>/dev/null || echo -); $(fact 1 n1-streaming 2>/dev/null || echo -)"
 		fi
 		echo "== step g: checks: history $hist rows, acknowledged $acked; amcheck $idx indexes, $heap corrupt rows"
 		echo "== summary"
@@ -819,7 +913,7 @@ case $RED_NODE:$boot in
 				"$(fact "$i" m-store 2>/dev/null || echo -)" "$(fact "$i" m-stab 2>/dev/null || echo -)" \
 				"$(fact "$i" m-lunw 2>/dev/null || echo -)"
 		done
-		[ "$failover" = 0 ] || echo "  node 1 before its kill: $(fact 1 m-1 2>/dev/null || echo -)"
+		[ "$failover" = 0 ] || echo "  node 1 before its loss: $(fact 1 m-1 2>/dev/null || echo -)"
 		echo "1..$n"
 		post report-done
 		[ "$failed" = 0 ] || exit 1

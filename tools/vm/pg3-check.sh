@@ -3,8 +3,9 @@
 # PostgreSQL on three guests sharing one LUN through dm-red and redd (issue
 # 4; guest side tests/cluster/pg3.sh): a primary on the writer, hot standbys
 # on two copiers, pgbench under load, gc of a standby's store, and, once
-# redctl has "promote", the failover: node 1 killed and rebooted
-# (RED-REBOOT-NODE), a standby promoted, node 1 back as a copier.  Prints
+# redctl has "promote", the failover: node 1 cut off and back (fenced,
+# taken down; PG3_LOSS=reboot: killed and rebooted), a standby promoted,
+# node 1 back as a copier.  Prints
 # the scenario's report and TAP lines (node 2's), then the harness's
 # verdict as one more TAP line; exit status 0 when all passed.
 #
@@ -21,6 +22,10 @@
 #   PG3_SCALE     pgbench scale (default 3); PG3_LOAD2_S: seconds of the
 #                 second pgbench run (default 10)
 #   PG3_FAILOVER  auto (default: when redctl has promote) | 0 | 1
+#   PG3_LOSS      how node 1 is lost: cutoff (default: network down and
+#                 redd stopped, then back: fenced, the runbook's returning
+#                 old writer without a reboot) | reboot (killed by the
+#                 harness and booted again; make demo)
 # Needs redd and redctl (built here into build/redd if missing, as
 # redd/check.sh builds them) and PostgreSQL 15 on the host (the guests see
 # the host's root): postgresql-15, postgresql-contrib (amcheck), pgbench.
@@ -38,6 +43,8 @@ case ${1:-} in
 esac
 kver=${PG3_KVER:-$(find /lib/modules -maxdepth 1 -name '6.12*-amd64' -printf '%f\n' | sort -V | tail -n 1)}
 tmo=${PG3_TIMEOUT:-1800}
+loss=${PG3_LOSS:-cutoff}
+case $loss in cutoff | reboot) ;; *) echo "pg3-check: PG3_LOSS must be cutoff or reboot" >&2; exit 2 ;; esac
 idle=${PG3_IDLE:-300}
 case $tmo:$idle in *[!0-9:]* | :* | *:) echo "pg3-check: PG3_TIMEOUT and PG3_IDLE must be seconds" >&2; exit 2 ;; esac
 for f in /usr/lib/postgresql/15/bin/initdb /usr/lib/postgresql/15/bin/postgres /usr/bin/pgbench \
@@ -72,7 +79,7 @@ rc=0
 run=(timeout -k 30 $((tmo + 120)) tools/vm/run-cluster.sh --kver "$kver" --nodes 3
 	--lun "$lun" --lun-size 512 --timeout "$tmo" --idle-timeout "$idle" --mem 1536 --log-dir "$logdir"
 	--env "RED_PG3_SCALE=${PG3_SCALE:-3}" --env "RED_PG3_LOAD2_S=${PG3_LOAD2_S:-10}"
-	--env "RED_PG3_FAILOVER=${PG3_FAILOVER:-auto}" --env "RED_PG3_TEMPLATE=$top/$tpl"
+	--env "RED_PG3_FAILOVER=${PG3_FAILOVER:-auto}" --env "RED_PG3_LOSS=$loss" --env "RED_PG3_TEMPLATE=$top/$tpl"
 	--env "RED_PG3_DUMP_AFTER=$((tmo - 75))"
 	-- tests/cluster/pg3.sh)
 if [ "$verbose" = 2 ]; then
@@ -96,7 +103,7 @@ rm -f "$lun"
 failover_marks() {
 	[ -s "$logdir/marks.txt" ] || return 0
 	awk '
-		$2 == "n1" && $3 == "killed" && !k { k = $1; next }
+		$2 == "n1" && ($3 == "killed" || $3 == "cut-off") && !k { k = $1; how = $3; next }
 		!k { next }
 		function at(key) { if (!(key in m)) m[key] = $1 }
 		$3 == "lost-writer" { at("lost-" $2) }
@@ -104,11 +111,14 @@ failover_marks() {
 		function d(key) { return (key in m) ? sprintf("+%.1fs", m[key] - k) : "-" }
 		END {
 			if (!k) exit
-			printf "# == failover on the harness clock, from node 1'"'"'s kill at %.1fs: ", k
+			printf "# == failover on the harness clock, from node 1 %s at %.1fs: ", how, k
 			printf "redd on node 2 reports it lost %s, on node 3 %s; ", d("lost-n2"), d("lost-n3")
 			printf "promotion begins %s, storage promoted (writer, active) %s, ", d("promote-begin"), d("storage-promoted")
 			printf "PostgreSQL promoted %s, first synchronous commit %s; ", d("pg-promoted"), d("first-commit")
-			printf "the other standby streams from it %s; node 1 back as a streaming standby %s\n", d("streaming-new-primary"), d("n1-streaming")
+			printf "the other standby streams from it %s; ", d("streaming-new-primary")
+			if (how == "cut-off")
+				printf "node 1 back %s, fenced %s, down %s; ", d("back"), d("fenced"), d("n1-down")
+			printf "node 1 back as a streaming standby %s\n", d("n1-streaming")
 		}' "$logdir/marks.txt"
 }
 
@@ -127,7 +137,9 @@ printf '%s\n' "$tap"
 printf '%s\n' "$tap" | grep -q '^not ok' && fail=1
 n=$((n + 1))
 if [ "$rc" = 0 ]; then
-	echo "ok $n - three guests on $kver: every node finished (node 1 rebooted when failing over), dmesg clean (${secs}s)"
+	how="node 1 rebooted when failing over"
+	[ "$loss" = reboot ] || how="node 1 cut off and back without a reboot"
+	echo "ok $n - three guests on $kver: every node finished ($how), dmesg clean (${secs}s)"
 else
 	fail=1
 	grep -E '^\[harness\]|ABORT|FAIL|not ok' "$out" | tail -n 40 | sed 's/^/# /'
