@@ -706,14 +706,19 @@ void Daemon::writer_tick(Resource &r, TimePoint now) {
             log_.warn(r.config->name, ": write lease not renewed: the LUN's epoch record "
                                       "cannot be read");
         }
-        const Millis ms = r.write_lease->renew(now, registered_ && named);
-        const std::string name = r.config->name;
-        kernel_->lease(name, static_cast<std::uint32_t>(ms.count()),
-                       [this, name](int err, const std::string &extack) {
-                           if (err != 0) {
-                               log_.error(name, ": LEASE refused: ", errno_name(err), " ", extack);
-                           }
-                       });
+        // Not renewed (0): nothing is sent, the kernel's lease runs out by
+        // itself.  LEASE 0 would fence the writer for good (dm-red.rst,
+        // Leases), and a record unreadable for a while names no newer writer.
+        if (const Millis ms = r.write_lease->renew(now, registered_ && named); ms.count() > 0) {
+            const std::string name = r.config->name;
+            kernel_->lease(name, static_cast<std::uint32_t>(ms.count()),
+                           [this, name](int err, const std::string &extack) {
+                               if (err != 0) {
+                                   log_.error(name, ": LEASE refused: ", errno_name(err), " ",
+                                              extack);
+                               }
+                           });
+        }
     }
     for (std::uint32_t node : r.members->tick(now)) {
         r.unrecorded.insert(node);
