@@ -674,6 +674,10 @@ int cmd_demote(const Options &options) {
         lun != nullptr && lun->is_object()) {
         epoch = lun->value("epoch", epoch);
     }
+    // A promoted copier's table still names its (empty) zram store: it goes
+    // with the device, as with down.
+    const std::string store = view.table ? view.table->store : "-";
+    const std::optional<int> zram = store != "-" ? zram_index(store) : std::nullopt;
     try {
         dm_remove(name);
     } catch (const Failure &e) {
@@ -682,8 +686,13 @@ int cmd_demote(const Options &options) {
                                     "device is still there; close it and run dmsetup remove " +
                                     name);
     }
+    if (zram) {
+        zram_reset(*zram);
+        zram_hot_remove(*zram);
+    }
     std::cout << name << ": demoted: the LUN's epoch record says node " << config.node_id()
-              << " resigned at epoch " << epoch << "; the write lease ended; device removed.\n"
+              << " resigned at epoch " << epoch << "; the write lease ended; device removed"
+              << (zram ? ", store " + store + " reset and removed" : std::string{}) << ".\n"
               << name << ": `redctl up " << name
               << "` brings it back: as the writer, or as a copier once another node is "
                  "promoted\n";
