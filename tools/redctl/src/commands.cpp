@@ -446,7 +446,6 @@ int cmd_gc(const Options &options) {
 
     const auto zram = zram_index(view.table->store);
     const auto before = zram ? zram_mem_used(*zram) : std::nullopt;
-    const std::uint64_t old_epoch = view.status->epoch;
     const auto start = Clock::now();
     if (const int err = dm_message(name, "gc"); err != 0) {
         throw refuse(err == EBUSY ? exit_code::kBusy : exit_code::kFailed,
@@ -462,8 +461,12 @@ int cmd_gc(const Options &options) {
     const auto deadline = start + timeout;
     std::optional<KernelStatus> now;
     for (;;) {
+        // The kernel is joining when the message returns (dm-red.rst, gc):
+        // active again means a join acknowledgement came.  Not "a newer
+        // epoch": a copier moved up by a newer writer's preserve request
+        // may rejoin at the epoch it already showed.
         now = dm_inspect(name).status;
-        if (now && now->state == "active" && now->epoch > old_epoch) {
+        if (now && now->state == "active") {
             break;
         }
         if (Clock::now() >= deadline) {
