@@ -15,7 +15,10 @@
 #      (storage first: fencing wait, write-back of its store; then
 #      PostgreSQL), pgbench goes on against it;
 #   6. node 1 reboots and comes back as a copier running a standby;
-#   7. checks: no acknowledged transaction lost, amcheck and fsck clean;
+#   7. a planned switchover makes node 1 the primary again (the primary
+#      stops and resigns, node 1 is promoted, the old primary comes back
+#      as a standby);
+#   8. checks: no acknowledged transaction lost, amcheck and fsck clean;
 #      a summary table (timings, LUN bytes written, store sizes,
 #      stabilizations).
 # Environment: DEMO_KVER (default: the newest installed Debian 6.12 kernel),

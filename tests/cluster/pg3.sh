@@ -40,12 +40,24 @@
 #      database, umount, redctl down r0.  Then (reboot: on RED_BOOT=2)
 #      redctl up r0 must make node 1 a copier; it becomes a standby of the
 #      new primary
-#   g  checks: acknowledged transactions (pgbench -l lines) all in
-#      pgbench_history, amcheck clean, the standbys' reads succeeded,
-#      fsck.ext4 -n clean on every node's view
+#   i  the runbook's planned switchover back to node 1: the primary stops
+#      cleanly and resigns (redctl demote --force), node 1, once it has
+#      replayed the shutdown checkpoint, is promoted at once (no fencing
+#      wait) and pg_ctl promote'd, the other standby follows it, the old
+#      primary comes back as a copier (redctl up) and a standby of node 1
+#   j  the runbook's damaged epoch record, at the end (the database
+#      stopped, every view unmounted): random bytes over the record; node
+#      1, the writer, sees DAMAGED in redctl status, goes down (--force:
+#      copiers are joined) and up --force (a new record: node 1 the writer,
+#      no copiers); the copiers, members no more, are gc'd and rejoin; every
+#      view is still fsck-clean
+#   g  checks, on the primary at the end (node 1): acknowledged
+#      transactions (pgbench -l lines) all in pgbench_history, amcheck
+#      clean, the standbys' reads succeeded, fsck.ext4 -n clean on every
+#      node's view
 #   h  the report: timings, LUN bytes written, store sizes, stabilization
 #      counts, TPS per phase
-# Without "promote" in redctl (or with RED_PG3_FAILOVER=0) e and f are
+# Without "promote" in redctl (or with RED_PG3_FAILOVER=0) e, f and i are
 # skipped (TAP "# SKIP") and node 1 stays the primary to the end.
 # Environment: RED_PG3_LOSS (cutoff, the default, or reboot),
 # RED_PG3_SCALE (pgbench scale, default 3), RED_PG3_LOAD2_S
@@ -635,6 +647,133 @@ back_as_copier() {
 	start_reader
 }
 
+# ---- i: the planned switchover back to node 1 (the runbook) -----------------------
+replayed() { # LSN: this standby has replayed up to LSN
+	local r
+	r=$(q "select pg_last_wal_replay_lsn()") || return 1
+	[ -n "$r" ] && [ "$(lsn_num "$r")" -ge "$(lsn_num "$1")" ]
+}
+switchover() { # P: the primary now (2 or 3); every node runs it
+	local p=$1 o=$((5 - $1)) t ckpt rc role up_s tp tg
+	echo 180 >/proc/sys/kernel/hung_task_timeout_secs
+	case $RED_NODE in
+	"$p")
+		# 1. stop the primary cleanly (every standby gets all its WAL), unmount
+		t=$(now)
+		mark sw-begin
+		pg_stop
+		ckpt=$(as_pg "$PGBIN/pg_controldata" -D "$PGDATA" | sed -n 's/^Latest checkpoint location: *//p')
+		umount "$MNT" || abort "switchover: umount"
+		# 2. resign (--force: copiers are joined)
+		rc=0
+		rc_ demote r0 --force >"$work/demote.out" 2>&1 || rc=$?
+		sed 's/^/  redctl demote: /' "$work/demote.out"
+		[ "$rc" = 0 ] || abort "switchover: redctl demote exit $rc"
+		post sw-demoted "$ckpt $(since "$t")"
+		say "i: primary stopped (shutdown checkpoint $ckpt), unmounted, demoted in $(since "$t")s"
+		# 4. back as a copier and a standby of node 1
+		await 1 sw-promoted 600 || abort "switchover: node 1 never promoted"
+		up_r0 || abort "switchover: redctl up after the demote"
+		read -r role up_s <"$work/up.res"
+		[ "$role" = copier ] || abort "switchover: node $p came back as $role, not as a copier"
+		t=$(now)
+		mount -o noatime "$DEV" "$MNT" || abort "switchover: mount"
+		prepare_standby 1 "n$p"
+		pg_start || abort "switchover: standby start"
+		wait_for "streaming from node 1" 240 streaming_from 1 || abort "switchover: node $p does not stream from node 1"
+		mark sw-back
+		post sw-back "role=$role join=${up_s}s streaming=$(since "$t")s"
+		say "i: back as a copier in ${up_s}s, a standby of node 1 streaming $(since "$t")s after the mount"
+		;;
+	1)
+		# 3. the chosen copier: redctl promote, then pg_ctl promote.  (Its
+		# I/O may be held from the end of its read lease, which the demoted
+		# writer no longer renews, to redctl promote: replay waits for it.)
+		read -r ckpt _ <<<"$(awaitv "$p" sw-demoted 600)" || abort "switchover: node $p did not demote"
+		[ -n "$ckpt" ] || abort "switchover: node $p posted no checkpoint"
+		t=$(now)
+		rc=0
+		rc_ promote r0 --timeout 180 >"$work/sw-promote.out" 2>&1 || rc=$?
+		sed 's/^/  redctl promote: /' "$work/sw-promote.out"
+		[ "$rc" = 0 ] || abort "switchover: redctl promote exit $rc"
+		wait_for "the device to be the writer, write-back done" 300 promoted_dev || abort "switchover: not promoted"
+		tp=$(since "$t")
+		# the stopped primary's every record is here, its shutdown
+		# checkpoint included: nothing it acknowledged is lost
+		wait_for "replay up to $ckpt" 120 replayed "$ckpt" || abort "switchover: node 1 never replayed $ckpt"
+		t=$(now)
+		pgctl promote -w -t 120 >/dev/null || abort "switchover: pg_ctl promote"
+		q "select pg_create_physical_replication_slot(s, true) from unnest(array['n2', 'n3']) s" >/dev/null ||
+			abort "switchover: slots on node 1"
+		q "alter system set synchronous_standby_names = 'ANY 1 (n2, n3)'" >/dev/null
+		q "select pg_reload_conf()" >/dev/null
+		tg=$(since "$t")
+		mark sw-promoted
+		post sw-promoted "redctl promote + write-back ${tp}s (resigned: no fencing wait), pg_ctl promote ${tg}s"
+		say "i: node 1 promoted: redctl promote ${tp}s, pg_ctl promote ${tg}s"
+		await "$o" sw-repoint 600 || abort "switchover: node $o does not follow"
+		timeout 300 setpriv --reuid=postgres --regid=postgres --init-groups -- env HOME=/tmp \
+			"$PSQL" -h /tmp -p 5432 -U postgres -d postgres -XAtq -v ON_ERROR_STOP=1 \
+			-c "insert into failover_probe default values" >/dev/null ||
+			abort "switchover: no synchronous commit on node 1"
+		post sw-commit
+		;;
+	"$o")
+		# the other standby follows node 1
+		await 1 sw-promoted 600 || abort "switchover: node 1 never promoted"
+		t=$(now)
+		sed -i "s/host=[0-9.]* /host=$(addr_of 1) /" "$PGDATA/postgresql.auto.conf"
+		q "select pg_reload_conf()" >/dev/null
+		wait_for "streaming from node 1" 240 streaming_from 1 || abort "switchover: node $o does not stream from node 1"
+		post sw-repoint "$(since "$t")s"
+		say "i: streaming from node 1 $(since "$t")s after the re-point"
+		;;
+	esac
+}
+
+# ---- j: a damaged epoch record (the runbook), every node at the end ---------------
+damaged_drill() {
+	local rc st t r
+	await 2 dmg-go 600 || abort "no go for the damaged-record drill"
+	t=$(now)
+	if [ "$RED_NODE" = 1 ]; then
+		# the record block: the LUN's last 256 KiB (lun-metadata.rst)
+		dd if=/dev/urandom of="$RED_LUN" bs=4096 seek=$(($(lun_sectors) / 8 - 64)) count=1 \
+			oflag=direct conv=notrunc status=none
+		wait_for "redd to report the damaged record" 60 grep -q '"what":"record-damaged"' "$work/events.log" ||
+			abort "drill: redd never reported the damaged record"
+		# 1. find the writer: this node, and its status says DAMAGED
+		rc_ status r0 >"$work/dmg-status.out" 2>&1 || :
+		st=ok
+		grep -q 'DAMAGED' "$work/dmg-status.out" || st=no-DAMAGED-in-status
+		# 2. down (--force: copiers are joined), then up --force
+		rc=0
+		rc_ down --force r0 >"$work/dmg-down.out" 2>&1 || rc=$?
+		[ "$rc" = 0 ] || st="down-exit-$rc"
+		rc=0
+		rc_ up --force r0 >"$work/dmg-up.out" 2>&1 || rc=$?
+		sed 's/^/  redctl up --force: /' "$work/dmg-up.out" | head -n 4
+		[ "$rc" = 0 ] || st="up-force-exit-$rc"
+		[ "$(field "$DEV" 1)" = writer ] || st="not-a-writer"
+		post dmg-writer "$st $(since "$t")s"
+		say "j: damaged record: $st; down --force and up --force in $(since "$t")s"
+		[ "$st" = ok ] || abort "drill: $st: $(tr '\n' ' ' <"$work/dmg-status.out" | cut -c1-200)"
+	else
+		# 3. each copier: gc, it is no member of the new record (one after
+		# the other: two joins at once, redd expels the second joiner)
+		await 1 dmg-writer 600 || abort "drill: node 1 did not repair the record"
+		[ "$RED_NODE" = 2 ] || await 2 dmg-fin 600 || abort "drill: node 2 did not rejoin"
+		rc=0
+		rc_ gc r0 >"$work/dmg-gc.out" 2>&1 || rc=$?
+		sed 's/^/  redctl gc: /' "$work/dmg-gc.out" | head -n 4
+		[ "$rc" = 0 ] || abort "drill: redctl gc exit $rc"
+		wait_for "the rejoin" 120 state_is "$DEV" active || abort "drill: the copier did not rejoin"
+	fi
+	r=fsck-clean
+	fsck.ext4 -n -f "$DEV" >"$work/dmg-fsck.out" 2>&1 || r=fsck-ERRORS
+	post dmg-fin "$r $(field "$DEV" 1) $(field "$DEV" 2) epoch $(field "$DEV" 3) $(since "$t")s"
+}
+
 # ---- g: the end on every node ---------------------------------------------------
 finish_node() {
 	local r=ok out st mm lw
@@ -684,18 +823,23 @@ case $RED_NODE:$boot in
 		fi
 		cut_off
 		back_as_copier
-		await 2 standbys-fin 900 || :
-	else
-		await 2 all-done 900 || :
+		await 2 sw-go 900 || abort "no go for the switchover"
+		switchover "$(awaitv 2 newp)"
 	fi
+	# the primary (again) to the end
+	await 2 all-done 900 || :
 	finish_node
+	damaged_drill
 	await 2 report-done 300 || :
 	;;
 1:*)
 	# f: back as a copier of the new primary, after the reboot
 	back_as_copier
-	await 2 standbys-fin 900 || :
+	await 2 sw-go 900 || abort "no go for the switchover"
+	switchover "$(awaitv 2 newp)"
+	await 2 all-done 900 || :
 	finish_node
+	damaged_drill
 	await 2 report-done 300 || :
 	;;
 2:* | 3:*)
@@ -774,13 +918,26 @@ case $RED_NODE:$boot in
 		post load-done "$acked1 $acked2 $(grep -c 'client [0-9]* aborted' "$work/pgbench1.out" || :)"
 		say "c: run 1 acknowledged $acked1 transactions, run 2 $acked2"
 	fi
+	# i: the switchover back to node 1, once the load is done and node 1 streams
+	finalp=$newp
+	if [ "$failover" = 1 ]; then
+		if [ "$RED_NODE" = 2 ]; then
+			await 3 load-done 900 || abort "no end of the load"
+			await 1 n1-streaming 600 || abort "node 1 never streamed"
+			post sw-go
+		else
+			await 2 sw-go 900 || abort "no go for the switchover"
+		fi
+		switchover "$newp"
+		finalp=1
+	fi
 	if [ "$RED_NODE" = 2 ]; then
 		# ---- g + h: checks and the report, on the survivor -------------------
 		await 3 load-done 900 || abort "no end of the load"
-		[ "$failover" = 0 ] || await 1 n1-streaming 600 || :
+		[ "$failover" = 0 ] || { await 1 sw-commit 600 && await "$newp" sw-back 600; } || :
 		read -r acked1 acked2 aborted <<<"$(fact 3 load-done)"
 		acked=$((acked1 + acked2))
-		hist=$(qn "$newp" "select count(*) from pgbench_history") || hist=-1
+		hist=$(qn "$finalp" "select count(*) from pgbench_history") || hist=-1
 		n=0
 		failed=0
 		tap() { # RC DESC
@@ -795,21 +952,21 @@ case $RED_NODE:$boot in
 		r=0
 		{ [ "$hist" -ge "$acked" ] && [ "$hist" -le $((acked + slack)) ]; } || r=1
 		[ "$acked1" -gt 0 ] || r=1
-		tap $r "every acknowledged transaction is in pgbench_history on the new primary (node $newp): $hist rows, $acked acknowledged ($acked1 + $acked2), at most $slack more allowed"
+		tap $r "every acknowledged transaction is in pgbench_history on the primary at the end (node $finalp): $hist rows, $acked acknowledged ($acked1 + $acked2), at most $slack more allowed"
 		# amcheck runs on the new primary while the standbys stop and check
 		# their views.  The extension first: its commit waits for a
 		# synchronous standby; the checks themselves write nothing.
-		amc=$(qn "$newp" "create extension if not exists amcheck" 2>&1) || :
+		amc=$(qn "$finalp" "create extension if not exists amcheck" 2>&1) || :
 		amcheck() {
 			local v
-			v=$(qn "$newp" </dev/null "select count(*) from (select bt_index_check(c.oid) from pg_index i join pg_class c on c.oid = i.indexrelid join pg_am a on a.oid = c.relam where a.amname = 'btree' and c.relpersistence = 'p') x" 2>&1) || v="ERROR: $v"
+			v=$(qn "$finalp" </dev/null "select count(*) from (select bt_index_check(c.oid) from pg_index i join pg_class c on c.oid = i.indexrelid join pg_am a on a.oid = c.relam where a.amname = 'btree' and c.relpersistence = 'p') x" 2>&1) || v="ERROR: $v"
 			printf '%s\n' "$v" >"$work/amcheck.idx"
-			v=$(qn "$newp" </dev/null "select count(*) from pg_class c, verify_heapam(c.oid) v where c.relkind in ('r', 'm', 't') and c.relpersistence = 'p'" 2>&1) || v="ERROR: $v"
+			v=$(qn "$finalp" </dev/null "select count(*) from pg_class c, verify_heapam(c.oid) v where c.relkind in ('r', 'm', 't') and c.relpersistence = 'p'" 2>&1) || v="ERROR: $v"
 			printf '%s\n' "$v" >"$work/amcheck.heap"
-			v=$(qn "$newp" </dev/null "select count(*) from pg_class where relkind in ('r', 'm', 't') and relpersistence = 'p'" 2>&1) || :
+			v=$(qn "$finalp" </dev/null "select count(*) from pg_class where relkind in ('r', 'm', 't') and relpersistence = 'p'" 2>&1) || :
 			printf '%s\n' "$v" >"$work/amcheck.ntab"
 		}
-		if [ "$newp" = "$RED_NODE" ]; then
+		if [ "$finalp" = "$RED_NODE" ]; then
 			amcheck
 			post standbys-fin
 		else
@@ -827,7 +984,7 @@ case $RED_NODE:$boot in
 		r=0
 		case $idx in *ERROR* | '' | 0) r=1 ;; esac
 		[ "$heap" = 0 ] || r=1
-		tap $r "amcheck on the new primary: bt_index_check of $idx btree indexes, verify_heapam of $ntab tables: ${heap} corruption rows ${amc:+($amc)}"
+		tap $r "amcheck on the primary at the end (node $finalp): bt_index_check of $idx btree indexes, verify_heapam of $ntab tables: ${heap} corruption rows ${amc:+($amc)}"
 		stop_reader
 		r=0
 		desc=''
@@ -864,9 +1021,16 @@ case $RED_NODE:$boot in
 			else
 				tap $r "node 1 rebooted comes back as a copier and a standby of node $newp ($(fact 1 m-f1 2>/dev/null); $(fact 1 n1-streaming 2>/dev/null))"
 			fi
+			r=0
+			fact 1 sw-promoted >/dev/null || r=1
+			fact 1 sw-commit >/dev/null || r=1
+			fact $((5 - newp)) sw-repoint >/dev/null || r=1
+			case $(fact "$newp" sw-back 2>/dev/null) in role=copier*) ;; *) r=1 ;; esac
+			tap $r "planned switchover back to node 1: node $newp stopped and resigned (redctl demote --force) in $(fact "$newp" sw-demoted 2>/dev/null | cut -d' ' -f2)s; node 1: $(fact 1 sw-promoted 2>/dev/null || echo -), a synchronous commit; node $((5 - newp)) follows in $(fact $((5 - newp)) sw-repoint 2>/dev/null || echo -); node $newp back as a copier and a standby ($(fact "$newp" sw-back 2>/dev/null || echo -))"
 		else
 			tap 0 "failover # SKIP redctl has no promote yet"
 			tap 0 "node 1 back as a copier # SKIP no failover"
+			tap 0 "planned switchover # SKIP no failover"
 		fi
 		IFS='|' read -r prc pb pa pout <<<"$(fact 2 m-refused)"
 		r=0
@@ -875,7 +1039,7 @@ case $RED_NODE:$boot in
 		case $pout in *refused*) ;; *) r=1 ;; esac
 		tap $r "promote refused while the writer is alive (exit $prc, device '$pb' -> '$pa'): ${pout:0:160}"
 		post all-done
-		[ "$newp" != "$RED_NODE" ] || finish_node
+		[ "$finalp" != "$RED_NODE" ] || finish_node
 		r=0
 		fins=''
 		for i in 1 2 3; do
@@ -884,6 +1048,18 @@ case $RED_NODE:$boot in
 			fins+=" node $i: $f;"
 		done
 		tap $r "PostgreSQL stopped, fsck.ext4 -n -f clean on every view (${fins% })"
+		# j: the damaged record drill, on every node
+		post dmg-go
+		damaged_drill
+		r=0
+		dmgs=''
+		case $(fact 1 dmg-writer 2>/dev/null) in ok\ *) ;; *) r=1 ;; esac
+		for i in 1 2 3; do
+			f=$(awaitv "$i" dmg-fin 300) || f="no-result"
+			case $f in "fsck-clean writer active"* | "fsck-clean copier active"*) ;; *) r=1 ;; esac
+			dmgs+=" node $i: $f;"
+		done
+		tap $r "damaged epoch record (the runbook): node 1 saw DAMAGED, down --force and up --force made it the writer of a new record ($(fact 1 dmg-writer 2>/dev/null || echo -)); the copiers gc'd and rejoined; every view fsck-clean (${dmgs% })"
 
 		# ---- h: the report -------------------------------------------------------
 		# every node has posted its last fact: the mailbox is read once
@@ -904,6 +1080,7 @@ case $RED_NODE:$boot in
 			echo "== step e: node $((5 - newp)) re-pointed and streaming in $(fact $((5 - newp)) m-repoint 2>/dev/null || echo -)"
 			[ "$loss" != cutoff ] || echo "== step f: node 1 back from the cut-off: $(fact 1 m-fence 2>/dev/null || echo -)"
 			echo "== step f: node 1 back as a copier: $(fact 1 m-f1 2>/dev/null || echo -); $(fact 1 n1-streaming 2>/dev/null || echo -)"
+			echo "== step i: switchover to node 1: node $newp demoted in $(fact "$newp" sw-demoted 2>/dev/null | cut -d' ' -f2)s; node 1 $(fact 1 sw-promoted 2>/dev/null || echo -); node $((5 - newp)) re-pointed in $(fact $((5 - newp)) sw-repoint 2>/dev/null || echo -); node $newp back: $(fact "$newp" sw-back 2>/dev/null || echo -)"
 		fi
 		echo "== step g: checks: history $hist rows, acknowledged $acked; amcheck $idx indexes, $heap corrupt rows"
 		echo "== summary"
@@ -923,8 +1100,9 @@ case $RED_NODE:$boot in
 		read -r g0 g1 <"$work/gc.window"
 		post reads "$(grep -c ' ok$' "$work/reads.log" || :) $(grep -c ' fail$' "$work/reads.log" || :) $(awk -v b="$g1" '$1 > b && $2 == "ok"' "$work/reads.log" | wc -l)"
 		# the new primary serves amcheck to the end; a standby stops first
-		if [ "$newp" = "$RED_NODE" ]; then await 2 all-done 900 || :; else await 2 standbys-fin 900 || :; fi
+		if [ "$finalp" = "$RED_NODE" ]; then await 2 all-done 900 || :; else await 2 standbys-fin 900 || :; fi
 		finish_node
+		damaged_drill
 		await 2 report-done 300 || :
 	fi
 	;;
