@@ -296,13 +296,8 @@ static void red_writer_route(struct red_dev *rd, struct bio *bio)
 	red_bio_chunks(rd, bio, &first, &last);
 again:
 	spin_lock(&w->lock);
-	if (w->fenced) {
-		w->nr_held--;
-		spin_unlock(&w->lock);
-		atomic64_inc(&rd->stat_errors);
-		bio_io_error(bio);
-		goto out;
-	}
+	if (w->fenced)
+		goto fail_unlock;
 	if (w->blocked) {
 		bio_list_add(&w->drain_held, bio);
 		goto out_unlock;
@@ -312,13 +307,8 @@ again:
 			w->lease_reported = true;
 			report = true;
 		}
-		if (w->lease_error) {
-			w->nr_held--;
-			spin_unlock(&w->lock);
-			atomic64_inc(&rd->stat_errors);
-			bio_io_error(bio);
-			goto out;
-		}
+		if (w->lease_error)
+			goto fail_unlock;
 		bio_list_add(&w->lease_held, bio);
 		goto out_unlock;
 	}
@@ -379,6 +369,13 @@ again:
 	bio_list_add(&wait_on->bios, bio);
 out_unlock:
 	spin_unlock(&w->lock);
+	goto out;
+fail_unlock:
+	/* fenced, or no lease with lease_policy error */
+	w->nr_held--;
+	spin_unlock(&w->lock);
+	atomic64_inc(&rd->stat_errors);
+	bio_io_error(bio);
 out:
 	red_free_stabs(&spare);
 	if (report)
