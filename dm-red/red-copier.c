@@ -78,6 +78,7 @@ static bool red_copier_lease_over_locked(struct red_copier *c)
  */
 static bool red_copier_expire_locked(struct red_dev *rd)
 {
+	lockdep_assert_held(&rd->c.lock);
 	switch (rd->state) {
 	case DM_RED_STATE_ACTIVE:
 		if (rd->c.lease_hold) {
@@ -103,6 +104,8 @@ static bool red_copier_expire_locked(struct red_dev *rd)
 bool red_copier_lease_check_locked(struct red_dev *rd)
 {
 	struct red_copier *c = &rd->c;
+
+	lockdep_assert_held(&c->lock);
 
 	if (likely(!red_copier_lease_over_locked(c)) ||
 	    !red_copier_expire_locked(rd))
@@ -195,6 +198,7 @@ int red_copier_map(struct red_dev *rd, struct bio *bio)
 /* Queue a pending exception for completion by the worker. Locked. */
 static void red_pending_queue_locked(struct red_dev *rd, struct red_pending *pe)
 {
+	lockdep_assert_held(&rd->c.lock);
 	list_add_tail(&pe->list, &rd->c.completing);
 }
 
@@ -266,6 +270,8 @@ static struct red_pending *red_pending_start_locked(struct red_dev *rd,
 {
 	struct red_copier *c = &rd->c;
 	struct red_pending *pe = *spare;
+
+	lockdep_assert_held(&c->lock);
 
 	if (c->store_next >= c->store_total)
 		return NULL;
@@ -371,6 +377,8 @@ static void red_run_done_locked(struct red_dev *rd, struct red_pending *pe,
 {
 	struct red_pending *next;
 
+	lockdep_assert_held(&rd->c.lock);
+
 	for (; pe; pe = next) {
 		next = pe->run_next;
 		if (failed)
@@ -460,6 +468,7 @@ struct red_copy {
 static void red_copy_pages_put_locked(struct red_copier *c,
 				      unsigned int nr_pages)
 {
+	lockdep_assert_held(&c->lock);
 	c->copy_pages -= nr_pages;
 	if (!c->copy_pages)
 		wake_up(&c->idle_wait);

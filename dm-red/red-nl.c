@@ -222,6 +222,8 @@ static struct red_dev *red_nl_dev(struct genl_info *info,
 {
 	struct red_dev *rd;
 
+	lockdep_assert_held(&red_devices_mutex);
+
 	rd = red_find_locked(nla_data(info->attrs[DM_RED_A_RESOURCE]));
 	if (!rd) {
 		NL_SET_ERR_MSG_ATTR(info->extack,

@@ -45,6 +45,8 @@ static struct red_wb *red_wb_find(struct red_copier *c, u64 chunk)
 {
 	struct red_wb *wb;
 
+	lockdep_assert_held(&c->lock);
+
 	hlist_for_each_entry(wb, &c->wb_busy[red_hash(chunk)], hnode)
 		if (wb->chunk == chunk)
 			return wb;
@@ -326,6 +328,8 @@ bool red_promote_drained_locked(struct red_dev *rd, u64 chunk)
 {
 	struct red_copier *c = &rd->c;
 	struct red_wb *wb = red_wb_find(c, chunk);
+
+	lockdep_assert_held(&c->lock);
 
 	if (!wb || !wb->drain_wait || red_tracked_busy(c, chunk))
 		return false;

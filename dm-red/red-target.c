@@ -64,6 +64,8 @@ struct red_dev *red_find_locked(const char *name)
 {
 	struct red_dev *rd;
 
+	lockdep_assert_held(&red_devices_mutex);
+
 	list_for_each_entry(rd, &red_devices, list)
 		if (!strcmp(rd->name, name))
 			return rd;

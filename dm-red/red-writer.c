@@ -128,6 +128,8 @@ static struct red_stab *red_stab_find(struct red_writer *w, u64 chunk)
 {
 	struct red_stab *st;
 
+	lockdep_assert_held(&w->lock);
+
 	hlist_for_each_entry(st, &w->stabs[red_hash(chunk)], hnode)
 		if (st->chunk == chunk)
 			return st;
@@ -142,6 +144,7 @@ static struct red_stab *red_stab_find(struct red_writer *w, u64 chunk)
 static struct red_stab *red_stab_add(struct red_writer *w, struct red_stab *st,
 				     u64 chunk, struct list_head *queue)
 {
+	lockdep_assert_held(&w->lock);
 	st->chunk = chunk;
 	bio_list_init(&st->bios);
 	INIT_LIST_HEAD(&st->wbs);
@@ -260,6 +263,8 @@ static u64 red_writer_ahead(struct red_dev *rd, struct red_bio *pb, u64 first,
 {
 	struct red_writer *w = &rd->w;
 
+	lockdep_assert_held(&w->lock);
+
 	if (!w->ahead_max || (pb->flags & RED_BIO_SEEN))
 		return last;
 	if (first > w->seq_lo && first <= w->seq_next)
@@ -272,6 +277,8 @@ static void red_writer_ahead_seen(struct red_dev *rd, struct red_bio *pb,
 				  u64 first, u64 ahead)
 {
 	struct red_writer *w = &rd->w;
+
+	lockdep_assert_held(&w->lock);
 
 	if (!w->ahead_max || (pb->flags & RED_BIO_SEEN))
 		return;
