@@ -11,7 +11,15 @@
 #ifndef DM_RED_COMPAT_H
 #define DM_RED_COMPAT_H
 
+#include <linux/slab.h>
 #include <net/genetlink.h>
+
+/* A slab cache kept apart from others (6.5+); merged before that. */
+#ifdef SLAB_NO_MERGE
+#define RED_SLAB_NO_MERGE SLAB_NO_MERGE
+#else
+#define RED_SLAB_NO_MERGE 0
+#endif
 
 /* Multicast groups restricted to CAP_NET_ADMIN listeners, where known. */
 #ifdef GENL_MCAST_CAP_NET_ADMIN

@@ -37,15 +37,21 @@ static struct red_pending *red_pending_find(struct red_copier *c, u64 chunk)
 {
 	struct red_pending *pe;
 
+	lockdep_assert_held(&c->lock);
+
 	hlist_for_each_entry(pe, &c->pe_hash[red_hash(chunk)], hnode)
 		if (pe->chunk == chunk)
 			return pe;
 	return NULL;
 }
 
-/* Store full or store I/O error: fail every bio from now on. Locked. */
+/*
+ * Store full, store I/O error or no memory for an exception: fail every bio
+ * from now on.  Locked.
+ */
 static bool red_copier_fail_locked(struct red_dev *rd)
 {
+	lockdep_assert_held(&rd->c.lock);
 	if (rd->state == DM_RED_STATE_FAILED)
 		return false;
 	WRITE_ONCE(rd->state, DM_RED_STATE_FAILED);
@@ -53,16 +59,26 @@ static bool red_copier_fail_locked(struct red_dev *rd)
 	return true;
 }
 
-static void red_copier_failed(struct red_dev *rd, bool store_full)
+enum red_fail_why { RED_FAIL_STORE_FULL, RED_FAIL_STORE_IO, RED_FAIL_NOMEM };
+
+static void red_copier_failed(struct red_dev *rd, enum red_fail_why why)
 {
+	static const char * const text[] = {
+		[RED_FAIL_STORE_FULL] = "exception store full",
+		[RED_FAIL_STORE_IO] = "store I/O error",
+		[RED_FAIL_NOMEM] = "no memory for an exception",
+	};
+
 	DMERR("%s: %s; the device fails all I/O until gc", rd->name,
-	      store_full ? "exception store full" : "store I/O error");
-	red_nl_event(rd, store_full ? DM_RED_EV_STORE_FULL : DM_RED_EV_STATE);
+	      text[why]);
+	red_nl_event(rd, why == RED_FAIL_STORE_FULL ? DM_RED_EV_STORE_FULL :
+		     DM_RED_EV_STATE);
 }
 
 /* Has an armed read lease run out?  Locked. */
 static bool red_copier_lease_over_locked(struct red_copier *c)
 {
+	lockdep_assert_held(&c->lock);
 	return c->lease_armed && !time_before(jiffies, c->lease_until);
 }
 
@@ -243,20 +259,33 @@ int red_copier_end_io(struct red_dev *rd, struct bio *bio, blk_status_t *error)
 
 /* ---- pending exceptions ------------------------------------------- */
 
-static struct red_pending *red_pending_alloc(void)
+/*
+ * A pending exception and the complete exception it becomes.  With
+ * GFP_NOIO the pending one always comes (from the pool's reserve if need
+ * be), and NULL means no memory for the exception: the caller fails the
+ * device.  With GFP_NOWAIT NULL means either.
+ */
+static struct red_pending *red_pending_alloc(struct red_dev *rd, gfp_t gfp)
 {
 	struct red_pending *pe;
 
-	pe = kmalloc(sizeof(*pe), GFP_NOIO | __GFP_NOFAIL);
-	pe->exc = kmalloc(sizeof(*pe->exc), GFP_NOIO | __GFP_NOFAIL);
+	pe = mempool_alloc(&rd->c.pe_pool, gfp);
+	if (!pe)
+		return NULL;
+	pe->exc = kmem_cache_alloc(red_exc_cache, gfp | __GFP_NOWARN);
+	if (!pe->exc) {
+		mempool_free(pe, &rd->c.pe_pool);
+		return NULL;
+	}
 	return pe;
 }
 
-static void red_pending_free(struct red_pending *pe)
+static void red_pending_free(struct red_dev *rd, struct red_pending *pe)
 {
 	if (pe) {
-		kfree(pe->exc);
-		kfree(pe);
+		if (pe->exc)
+			kmem_cache_free(red_exc_cache, pe->exc);
+		mempool_free(pe, &rd->c.pe_pool);
 	}
 }
 
@@ -356,14 +385,14 @@ static void red_pending_complete(struct red_dev *rd, struct red_pending *pe)
 
 	/* 3 */
 	if (failed)
-		red_copier_failed(rd, false);
+		red_copier_failed(rd, RED_FAIL_STORE_IO);
 	while ((bio = bio_list_pop(&bios)))
 		red_submit_mapped(bio, red_copier_route(rd, bio));
 	list_for_each_entry_safe(wt, tmp, &waiters, list) {
 		red_preq_put(rd, wt->preq, error);
-		kfree(wt);
+		mempool_free(wt, &c->wt_pool);
 	}
-	red_pending_free(pe);
+	red_pending_free(rd, pe);
 }
 
 /*
@@ -673,11 +702,21 @@ static void red_copier_write(struct red_dev *rd, struct bio *bio)
 {
 	struct red_copier *c = &rd->c;
 	struct red_bio *pb = dm_per_bio_data(bio, sizeof(struct red_bio));
-	struct red_pending *spare = red_pending_alloc();
+	struct red_pending *spare = red_pending_alloc(rd, GFP_NOIO);
 	struct red_pending *pe;
 	unsigned long flags;
 	bool full, failed;
 
+	if (unlikely(!spare)) {
+		spin_lock_irqsave(&c->lock, flags);
+		c->nr_held--;
+		failed = red_copier_fail_locked(rd);
+		spin_unlock_irqrestore(&c->lock, flags);
+		if (failed)
+			red_copier_failed(rd, RED_FAIL_NOMEM);
+		bio_io_error(bio);
+		return;
+	}
 	spin_lock_irqsave(&c->lock, flags);
 	c->nr_held--;
 	if (rd->state != DM_RED_STATE_ACTIVE ||
@@ -686,7 +725,7 @@ static void red_copier_write(struct red_dev *rd, struct bio *bio)
 		bio_list_add(&c->redo, bio);
 		c->nr_held++;
 		spin_unlock_irqrestore(&c->lock, flags);
-		red_pending_free(spare);
+		red_pending_free(rd, spare);
 		red_copier_kick(rd);
 		return;
 	}
@@ -694,9 +733,9 @@ static void red_copier_write(struct red_dev *rd, struct bio *bio)
 	if (!pe) {
 		failed = red_copier_fail_locked(rd);
 		spin_unlock_irqrestore(&c->lock, flags);
-		red_pending_free(spare);
+		red_pending_free(rd, spare);
 		if (failed)
-			red_copier_failed(rd, true);
+			red_copier_failed(rd, RED_FAIL_STORE_FULL);
 		bio_io_error(bio);
 		return;
 	}
@@ -733,6 +772,7 @@ static void red_preq_start(struct red_dev *rd, struct red_preq *p,
 	struct red_pending *spare = NULL, *pe;
 	struct red_waiter *wt = NULL;
 	unsigned long flags;
+	enum red_fail_why why = RED_FAIL_STORE_FULL;
 	bool failed = false;
 	unsigned int i;
 	u64 chunk, last;
@@ -744,11 +784,31 @@ static void red_preq_start(struct red_dev *rd, struct red_preq *p,
 		for (chunk = p->ranges[i].start; chunk <= last; chunk++) {
 			bool start = false;
 
+			/*
+			 * Waiting for a pool's reserve: the pending exceptions
+			 * of our own run first go to the copy, which gives
+			 * them back.
+			 */
 			if (!spare)
-				spare = red_pending_alloc();
+				spare = red_pending_alloc(rd, GFP_NOWAIT);
+			if (!spare) {
+				red_run_start(rd, run);
+				spare = red_pending_alloc(rd, GFP_NOIO);
+			}
 			if (!wt)
-				wt = kmalloc(sizeof(*wt),
-					     GFP_NOIO | __GFP_NOFAIL);
+				wt = mempool_alloc(&c->wt_pool, GFP_NOWAIT);
+			if (!wt) {
+				red_run_start(rd, run);
+				wt = mempool_alloc(&c->wt_pool, GFP_NOIO);
+			}
+			if (!spare) {
+				spin_lock_irqsave(&c->lock, flags);
+				failed = red_copier_fail_locked(rd);
+				spin_unlock_irqrestore(&c->lock, flags);
+				why = RED_FAIL_NOMEM;
+				error = -ENOMEM;
+				break;
+			}
 
 			spin_lock_irqsave(&c->lock, flags);
 			if (rd->state != DM_RED_STATE_ACTIVE &&
@@ -785,10 +845,11 @@ static void red_preq_start(struct red_dev *rd, struct red_preq *p,
 			}
 		}
 	}
-	red_pending_free(spare);
-	kfree(wt);
+	red_pending_free(rd, spare);
+	if (wt)
+		mempool_free(wt, &c->wt_pool);
 	if (failed)
-		red_copier_failed(rd, true);
+		red_copier_failed(rd, why);
 	red_preq_put(rd, p, error);
 }
 
@@ -1122,7 +1183,7 @@ int red_copier_gc(struct red_dev *rd)
 	for (i = 0; i < (1UL << c->ex_bits); i++) {
 		hlist_for_each_entry_safe(e, tmp, &c->ex_hash[i], hnode) {
 			hlist_del(&e->hnode);
-			kfree(e);
+			kmem_cache_free(red_exc_cache, e);
 		}
 	}
 	c->store_next = 0;
@@ -1176,6 +1237,14 @@ int red_copier_init(struct red_dev *rd)
 	bio_list_init(&c->wb_flushes);
 	INIT_DELAYED_WORK(&c->lease_work, red_copier_lease_work);
 
+	r = mempool_init_kmalloc_pool(&c->pe_pool, RED_PENDING_RESERVE,
+				      sizeof(struct red_pending));
+	if (r)
+		goto bad_pe_pool;
+	r = mempool_init_kmalloc_pool(&c->wt_pool, RED_WAITER_RESERVE,
+				      sizeof(struct red_waiter));
+	if (r)
+		goto bad_wt_pool;
 	c->kc = dm_kcopyd_client_create(NULL);
 	if (IS_ERR(c->kc)) {
 		r = PTR_ERR(c->kc);
@@ -1202,6 +1271,10 @@ bad_wq:
 bad_io:
 	dm_kcopyd_client_destroy(c->kc);
 bad_kc:
+	mempool_exit(&c->wt_pool);
+bad_wt_pool:
+	mempool_exit(&c->pe_pool);
+bad_pe_pool:
 	kvfree(c->ex_hash);
 	return r;
 }
@@ -1265,10 +1338,12 @@ void red_copier_exit(struct red_dev *rd)
 	for (i = 0; i < (1UL << c->ex_bits); i++) {
 		hlist_for_each_entry_safe(e, tmp, &c->ex_hash[i], hnode) {
 			hlist_del(&e->hnode);
-			kfree(e);
+			kmem_cache_free(red_exc_cache, e);
 		}
 	}
 	kvfree(c->ex_hash);
+	mempool_exit(&c->wt_pool);
+	mempool_exit(&c->pe_pool);
 	list_splice_init(&c->new_preqs, &c->outbox);
 	list_splice_init(&c->preqs, &c->outbox);
 	list_for_each_entry_safe(p, ptmp, &c->outbox, list)

@@ -364,7 +364,8 @@ static void red_wb_copied(int read_err, unsigned long write_err,
 	spin_unlock_irqrestore(&c->lock, flags);
 	/* after the exception is gone: a new epoch's join point follows it */
 	percpu_ref_put(&rd->w.inflight);
-	kfree(e);
+	if (e)
+		kmem_cache_free(red_exc_cache, e);
 
 	if (failed) {
 		atomic64_inc(&rd->stat_errors);

@@ -224,12 +224,12 @@ void red_writer_end_io(struct red_dev *rd, struct bio *bio)
 
 /* ---- the worker ---------------------------------------------------- */
 
-static void red_free_stabs(struct list_head *list)
+static void red_free_stabs(struct red_writer *w, struct list_head *list)
 {
 	struct red_stab *st, *tmp;
 
 	list_for_each_entry_safe(st, tmp, list, unsent)
-		kfree(st);
+		mempool_free(st, &w->stab_pool);
 }
 
 /*
@@ -294,8 +294,8 @@ static void red_writer_route(struct red_dev *rd, struct bio *bio)
 	struct red_writer *w = &rd->w;
 	struct red_bio *pb = dm_per_bio_data(bio, sizeof(struct red_bio));
 	struct red_stab *st, *wait_on = NULL;
-	unsigned int need, nr_spare = 0;
-	bool report = false;
+	unsigned int need, must, nr_spare = 0;
+	bool report = false, short_of_spares = false;
 	LIST_HEAD(spare);
 	struct red_smap *sm;
 	u64 first, last, ahead, c;
@@ -323,13 +323,31 @@ again:
 	sm = rcu_dereference_protected(w->smap, lockdep_is_held(&w->lock));
 	ahead = red_writer_ahead(rd, pb, first, last);
 	need = 0;
-	for (c = first; c <= ahead; c++)
-		if (!red_smap_test(sm, c) && !red_stab_find(w, c))
-			need++;
-	if (need > nr_spare) {
+	must = 0;
+	for (c = first; c <= ahead; c++) {
+		if (red_smap_test(sm, c) || red_stab_find(w, c))
+			continue;
+		need++;
+		if (c <= last)
+			must++;
+	}
+	if (need > nr_spare && (nr_spare < must || !short_of_spares)) {
 		spin_unlock(&w->lock);
+		/*
+		 * The write's own chunks may wait for the pool's reserve (they
+		 * give their entries back on the ack); the chunks ahead take
+		 * what comes without waiting, and are skipped when none does.
+		 */
 		for (; nr_spare < need; nr_spare++) {
-			st = kmalloc(sizeof(*st), GFP_NOIO | __GFP_NOFAIL);
+			if (nr_spare < must)
+				st = mempool_alloc(&w->stab_pool, GFP_NOIO);
+			else
+				st = kmalloc(sizeof(*st),
+					     GFP_NOWAIT | __GFP_NOWARN);
+			if (!st) {
+				short_of_spares = true;
+				break;
+			}
 			list_add(&st->unsent, &spare);
 		}
 		goto again;
@@ -352,6 +370,10 @@ again:
 	for (c = last + 1; c <= ahead; c++) {
 		if (red_smap_test(sm, c) || red_stab_find(w, c))
 			continue;
+		if (list_empty(&spare)) {
+			ahead = c - 1;
+			break;
+		}
 		st = list_first_entry(&spare, struct red_stab, unsent);
 		list_del(&st->unsent);
 		nr_spare--;
@@ -384,7 +406,7 @@ fail_unlock:
 	atomic64_inc(&rd->stat_errors);
 	bio_io_error(bio);
 out:
-	red_free_stabs(&spare);
+	red_free_stabs(w, &spare);
 	if (report)
 		red_nl_event(rd, DM_RED_EV_LEASE_EXPIRED);
 }
@@ -414,12 +436,11 @@ static void red_writer_batch_list(struct red_dev *rd, struct list_head *src)
 	LIST_HEAD(todo);
 
 	for (;;) {
-		b = kmalloc(struct_size(b, ranges, DM_RED_MAX_RANGES),
-			    GFP_NOIO | __GFP_NOFAIL);
+		b = mempool_alloc(&w->batch_pool, GFP_NOIO);
 		spin_lock(&w->lock);
 		if (list_empty(src)) {
 			spin_unlock(&w->lock);
-			kfree(b);
+			mempool_free(b, &w->batch_pool);
 			return;
 		}
 		list_splice_init(src, &todo);
@@ -547,7 +568,7 @@ void red_writer_wb_route(struct red_dev *rd, struct red_wb *wb)
 	struct red_stab *st, *spare;
 	struct red_smap *sm;
 
-	spare = kmalloc(sizeof(*spare), GFP_NOIO | __GFP_NOFAIL);
+	spare = mempool_alloc(&w->stab_pool, GFP_NOIO);
 	spin_lock(&w->lock);
 	if (w->blocked || !red_lease_ok(w)) {
 		/* the epoch worker and LEASE kick the worker again */
@@ -559,7 +580,7 @@ void red_writer_wb_route(struct red_dev *rd, struct red_wb *wb)
 		if (!wb->claimed) {
 			/* hold the chunk's bios first; routed again after */
 			spin_unlock(&w->lock);
-			kfree(spare);
+			mempool_free(spare, &w->stab_pool);
 			red_promote_claim(rd, wb);
 			return;
 		}
@@ -569,7 +590,7 @@ void red_writer_wb_route(struct red_dev *rd, struct red_wb *wb)
 			goto out;
 		}
 		spin_unlock(&w->lock);
-		kfree(spare);
+		mempool_free(spare, &w->stab_pool);
 		red_promote_copy(rd, wb);
 		return;
 	}
@@ -581,7 +602,8 @@ void red_writer_wb_route(struct red_dev *rd, struct red_wb *wb)
 	list_add_tail(&wb->list, &st->wbs);
 out:
 	spin_unlock(&w->lock);
-	kfree(spare);
+	if (spare)
+		mempool_free(spare, &w->stab_pool);
 }
 
 void red_writer_work(struct red_dev *rd)
@@ -697,8 +719,8 @@ int red_writer_ack(struct red_dev *rd, u64 epoch, u64 req_id, int error)
 	mutex_unlock(&w->smap_mutex);
 
 	atomic64_add(n, &rd->stat_preserves);
-	red_free_stabs(&dead);
-	kfree(b);
+	red_free_stabs(w, &dead);
+	mempool_free(b, &w->batch_pool);
 	if (error)
 		atomic64_inc(&rd->stat_errors);
 	while ((bio = bio_list_pop(&failed)))
@@ -909,9 +931,9 @@ static void red_writer_epoch_work(struct work_struct *work)
 
 	synchronize_rcu();
 	red_smap_free(old);
-	red_free_stabs(&dead_stabs);
+	red_free_stabs(w, &dead_stabs);
 	list_for_each_entry_safe(b, btmp, &dead_batches, list)
-		kfree(b);
+		mempool_free(b, &w->batch_pool);
 
 	/* 4 */
 	reinit_completion(&w->drained);
@@ -960,18 +982,34 @@ static int red_writer_alloc(struct red_dev *rd, bool all_stable)
 	INIT_WORK(&w->epoch_work, red_writer_epoch_work);
 	INIT_DELAYED_WORK(&w->lease_work, red_writer_lease_work);
 
+	r = mempool_init_kmalloc_pool(&w->stab_pool, RED_STAB_RESERVE,
+				      sizeof(struct red_stab));
+	if (r)
+		return r;
+	r = mempool_init_kmalloc_pool(&w->batch_pool, RED_BATCH_RESERVE,
+				      struct_size_t(struct red_batch, ranges,
+						    DM_RED_MAX_RANGES));
+	if (r)
+		goto out_stab_pool;
+	r = -ENOMEM;
 	sm = red_smap_alloc(rd->nr_chunks, all_stable);
 	if (!sm)
-		return -ENOMEM;
+		goto out_batch_pool;
 	r = percpu_ref_init(&w->inflight, red_writer_release,
 			    PERCPU_REF_ALLOW_REINIT, GFP_KERNEL);
-	if (r) {
-		red_smap_free(sm);
-		return r;
-	}
+	if (r)
+		goto out_smap;
 	RCU_INIT_POINTER(w->smap, sm);
 	w->ready = true;
 	return 0;
+
+out_smap:
+	red_smap_free(sm);
+out_batch_pool:
+	mempool_exit(&w->batch_pool);
+out_stab_pool:
+	mempool_exit(&w->stab_pool);
+	return r;
 }
 
 int red_writer_init(struct red_dev *rd)
@@ -1016,13 +1054,15 @@ void red_writer_exit(struct red_dev *rd)
 	for (i = 0; i < RED_HASH_SIZE; i++) {
 		hlist_for_each_entry_safe(st, tmp, &w->stabs[i], hnode) {
 			hlist_del(&st->hnode);
-			kfree(st);
+			mempool_free(st, &w->stab_pool);
 		}
 	}
 	list_for_each_entry_safe(b, btmp, &w->batches, list)
-		kfree(b);
+		mempool_free(b, &w->batch_pool);
 	red_smap_free(w->next_smap);
 	red_smap_free(rcu_dereference_protected(w->smap, true));
+	mempool_exit(&w->batch_pool);
+	mempool_exit(&w->stab_pool);
 }
 
 void red_writer_stats(struct red_dev *rd, u64 *stable, unsigned long *held,

@@ -12,6 +12,7 @@
 #include <linux/dm-io.h>
 #include <linux/dm-kcopyd.h>
 #include <linux/list.h>
+#include <linux/mempool.h>
 #include <linux/percpu-refcount.h>
 #include <linux/spinlock.h>
 #include <linux/workqueue.h>
@@ -26,6 +27,17 @@
 #define RED_MIN_CHUNK_SECTORS	8
 #define RED_MAX_CHUNK_SECTORS	2048
 #define RED_BLOCK_SIZE		4096
+/*
+ * The reserves of the I/O path's pools: what a device can always get to
+ * make progress when memory is short (each element is given back when its
+ * round trip ends: an ack, a copy).  A write needs one red_stab per chunk
+ * it touches, a batch one red_batch, a preserve or copy-on-write one
+ * red_pending and one red_waiter at a time.
+ */
+#define RED_STAB_RESERVE	16
+#define RED_BATCH_RESERVE	2
+#define RED_PENDING_RESERVE	16
+#define RED_WAITER_RESERVE	16
 /* Largest discard/write-zeroes bio the writer accepts, in chunks. */
 #define RED_MAX_DISCARD_CHUNKS	256
 #define RED_MAX_AHEAD_CHUNKS	1024	/* stabilize_ahead's upper bound */
@@ -124,6 +136,13 @@ struct red_writer {
 	 * changed.  0: off.
 	 */
 	unsigned int ahead_max;
+
+	/*
+	 * The writer's allocations on the I/O path (red_stab, red_batch):
+	 * set up with the rest of the writer state, locked internally.
+	 */
+	mempool_t stab_pool;
+	mempool_t batch_pool;
 
 	/* Everything below is protected by lock. */
 	spinlock_t lock;
@@ -269,6 +288,14 @@ struct red_copier {
 	struct delayed_work lease_work;	/* acts on and reports the expiry */
 
 	struct dm_kcopyd_client *kc;	/* set up once, no lock */
+	/*
+	 * red_pending and red_waiter of preserves and copy-on-write: set up
+	 * once, locked internally.  The complete exceptions come from
+	 * red_exc_cache; an exception that cannot be allocated fails the
+	 * device, as dm-snapshot invalidates a snapshot.
+	 */
+	mempool_t pe_pool;
+	mempool_t wt_pool;
 	/*
 	 * The copies of preserved runs (red_copy): set up once, no lock,
 	 * except copy_pages, under lock: the pages of the copies in flight.
@@ -449,6 +476,7 @@ void red_stats(struct red_dev *rd, u64 *used, u64 *stable, unsigned long *held,
 struct red_dev *red_find_locked(const char *name);
 void red_kick_all_resend(void);
 extern struct mutex red_devices_mutex;
+extern struct kmem_cache *red_exc_cache;
 extern struct list_head red_devices;
 
 /* red-writer.c */
