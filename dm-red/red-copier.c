@@ -39,7 +39,7 @@ static struct red_pending *red_pending_find(struct red_copier *c, u64 chunk)
 
 	lockdep_assert_held(&c->lock);
 
-	hlist_for_each_entry(pe, &c->pe_hash[red_hash(chunk)], hnode)
+	hash_for_each_possible(c->pe_hash, pe, hnode, chunk)
 		if (pe->chunk == chunk)
 			return pe;
 	return NULL;
@@ -179,7 +179,7 @@ static int red_copier_route(struct red_dev *rd, struct bio *bio)
 	}
 	if (bio_data_dir(bio) == READ) {
 		pb->flags |= RED_BIO_TRACKED;
-		hlist_add_head(&pb->tnode, &c->tracked[red_hash(chunk)]);
+		hash_add(c->tracked, &pb->tnode, chunk);
 		c->nr_tracked++;
 		spin_unlock_irqrestore(&c->lock, flags);
 		bio_set_dev(bio, rd->lun->bdev);
@@ -231,7 +231,7 @@ int red_copier_end_io(struct red_dev *rd, struct bio *bio, blk_status_t *error)
 
 	spin_lock_irqsave(&c->lock, flags);
 	if (pb->flags & RED_BIO_TRACKED) {
-		hlist_del(&pb->tnode);
+		hash_del(&pb->tnode);
 		if (!--c->nr_tracked)
 			wake_up(&c->idle_wait);
 		pe = red_pending_find(c, pb->chunk);
@@ -314,7 +314,7 @@ static struct red_pending *red_pending_start_locked(struct red_dev *rd,
 	INIT_LIST_HEAD(&pe->list);
 	pe->error = 0;
 	pe->drain_wait = false;
-	hlist_add_head(&pe->hnode, &c->pe_hash[red_hash(chunk)]);
+	hash_add(c->pe_hash, &pe->hnode, chunk);
 	c->nr_pending++;
 	return pe;
 }
@@ -366,7 +366,7 @@ static void red_pending_complete(struct red_dev *rd, struct red_pending *pe)
 	}
 
 	/* 2 */
-	hlist_del(&pe->hnode);
+	hash_del(&pe->hnode);
 	c->nr_pending--;
 	error = pe->error;
 	if (error) {
@@ -1204,7 +1204,6 @@ int red_copier_gc(struct red_dev *rd)
 int red_copier_init(struct red_dev *rd)
 {
 	struct red_copier *c = &rd->c;
-	unsigned int i;
 	int r;
 
 	spin_lock_init(&c->lock);
@@ -1216,10 +1215,8 @@ int red_copier_init(struct red_dev *rd)
 			      GFP_KERNEL);
 	if (!c->ex_hash)
 		return -ENOMEM;
-	for (i = 0; i < RED_HASH_SIZE; i++) {
-		INIT_HLIST_HEAD(&c->pe_hash[i]);
-		INIT_HLIST_HEAD(&c->tracked[i]);
-	}
+	hash_init(c->pe_hash);
+	hash_init(c->tracked);
 	bio_list_init(&c->joining_held);
 	bio_list_init(&c->lease_held);
 	bio_list_init(&c->incoming);
@@ -1231,8 +1228,7 @@ int red_copier_init(struct red_dev *rd)
 	init_waitqueue_head(&c->idle_wait);
 	INIT_LIST_HEAD(&c->wb_todo);
 	INIT_LIST_HEAD(&c->wb_ready);
-	for (i = 0; i < RED_HASH_SIZE; i++)
-		INIT_HLIST_HEAD(&c->wb_busy[i]);
+	hash_init(c->wb_busy);
 	bio_list_init(&c->wb_redo);
 	bio_list_init(&c->wb_flushes);
 	INIT_DELAYED_WORK(&c->lease_work, red_copier_lease_work);

@@ -47,7 +47,7 @@ static struct red_wb *red_wb_find(struct red_copier *c, u64 chunk)
 
 	lockdep_assert_held(&c->lock);
 
-	hlist_for_each_entry(wb, &c->wb_busy[red_hash(chunk)], hnode)
+	hash_for_each_possible(c->wb_busy, wb, hnode, chunk)
 		if (wb->chunk == chunk)
 			return wb;
 	return NULL;
@@ -262,7 +262,7 @@ int red_promote_map(struct red_dev *rd, struct bio *bio)
 		goto held;
 	}
 	pb->flags |= RED_BIO_TRACKED;
-	hlist_add_head(&pb->tnode, &c->tracked[red_hash(pb->chunk)]);
+	hash_add(c->tracked, &pb->tnode, pb->chunk);
 	c->nr_tracked++;
 	red_remap_store(rd, bio, e);
 	spin_unlock_irqrestore(&c->lock, flags);
@@ -291,11 +291,9 @@ void red_promote_fence(struct red_dev *rd, struct bio_list *bios)
 	c->nr_held -= bio_list_size(&c->wb_flushes) + bio_list_size(&c->wb_redo);
 	red_bio_list_take(bios, &c->wb_flushes);
 	red_bio_list_take(bios, &c->wb_redo);
-	for (i = 0; i < RED_HASH_SIZE; i++) {
-		hlist_for_each_entry(wb, &c->wb_busy[i], hnode) {
-			c->nr_held -= bio_list_size(&wb->held);
-			red_bio_list_take(bios, &wb->held);
-		}
+	hash_for_each(c->wb_busy, i, wb, hnode) {
+		c->nr_held -= bio_list_size(&wb->held);
+		red_bio_list_take(bios, &wb->held);
 	}
 	spin_unlock_irqrestore(&c->lock, flags);
 }
@@ -311,7 +309,7 @@ void red_promote_claim(struct red_dev *rd, struct red_wb *wb)
 
 	spin_lock_irqsave(&c->lock, flags);
 	wb->claimed = true;
-	hlist_add_head(&wb->hnode, &c->wb_busy[red_hash(wb->chunk)]);
+	hash_add(c->wb_busy, &wb->hnode, wb->chunk);
 	if (red_tracked_busy(c, wb->chunk))
 		wb->drain_wait = true;
 	else
@@ -356,7 +354,7 @@ static void red_wb_copied(int read_err, unsigned long write_err,
 		e = red_exc_find(c, wb->chunk);
 		if (e)
 			hlist_del(&e->hnode);
-		hlist_del_init(&wb->hnode);
+		hash_del(&wb->hnode);
 		c->wb_inflight--;
 		c->wb_left--;
 		red_bio_list_take(&c->wb_redo, &wb->held);

@@ -130,7 +130,7 @@ static struct red_stab *red_stab_find(struct red_writer *w, u64 chunk)
 
 	lockdep_assert_held(&w->lock);
 
-	hlist_for_each_entry(st, &w->stabs[red_hash(chunk)], hnode)
+	hash_for_each_possible(w->stabs, st, hnode, chunk)
 		if (st->chunk == chunk)
 			return st;
 	return NULL;
@@ -148,7 +148,7 @@ static struct red_stab *red_stab_add(struct red_writer *w, struct red_stab *st,
 	st->chunk = chunk;
 	bio_list_init(&st->bios);
 	INIT_LIST_HEAD(&st->wbs);
-	hlist_add_head(&st->hnode, &w->stabs[red_hash(chunk)]);
+	hash_add(w->stabs, &st->hnode, chunk);
 	list_add_tail(&st->unsent, queue);
 	return st;
 }
@@ -701,7 +701,7 @@ int red_writer_ack(struct red_dev *rd, u64 epoch, u64 req_id, int error)
 			st = red_stab_find(w, c);
 			if (!st)
 				continue;
-			hlist_del(&st->hnode);
+			hash_del(&st->hnode);
 			list_del_init(&st->unsent);
 			if (error) {
 				w->nr_held -= bio_list_size(&st->bios);
@@ -792,9 +792,8 @@ static void red_writer_fence(struct red_dev *rd)
 	red_bio_list_take(&bios, &w->incoming);
 	red_bio_list_take(&bios, &w->lease_held);
 	red_bio_list_take(&bios, &w->drain_held);
-	for (i = 0; i < RED_HASH_SIZE; i++)
-		hlist_for_each_entry(st, &w->stabs[i], hnode)
-			red_bio_list_take(&bios, &st->bios);
+	hash_for_each(w->stabs, i, st, hnode)
+		red_bio_list_take(&bios, &st->bios);
 	nr = bio_list_size(&bios);
 	w->nr_held -= nr;
 	spin_unlock(&w->lock);
@@ -915,14 +914,12 @@ static void red_writer_epoch_work(struct work_struct *work)
 	w->next_smap = NULL;
 	atomic64_set(&w->nr_stable, 0);
 	WRITE_ONCE(rd->epoch, rd->epoch + 1);
-	for (i = 0; i < RED_HASH_SIZE; i++) {
-		hlist_for_each_entry_safe(st, tmp, &w->stabs[i], hnode) {
-			hlist_del(&st->hnode);
-			list_del_init(&st->unsent);
-			bio_list_merge(&w->drain_held, &st->bios);
-			list_splice_tail_init(&st->wbs, &w->wb_ready);
-			list_add(&st->unsent, &dead_stabs);
-		}
+	hash_for_each_safe(w->stabs, i, tmp, st, hnode) {
+		hash_del(&st->hnode);
+		list_del_init(&st->unsent);
+		bio_list_merge(&w->drain_held, &st->bios);
+		list_splice_tail_init(&st->wbs, &w->wb_ready);
+		list_add(&st->unsent, &dead_stabs);
 	}
 	list_splice_init(&w->batches, &dead_batches);
 	w->nr_batches = 0;
@@ -961,13 +958,11 @@ static int red_writer_alloc(struct red_dev *rd, bool all_stable)
 {
 	struct red_writer *w = &rd->w;
 	struct red_smap *sm;
-	unsigned int i;
 	int r;
 
 	spin_lock_init(&w->lock);
 	mutex_init(&w->smap_mutex);
-	for (i = 0; i < RED_HASH_SIZE; i++)
-		INIT_HLIST_HEAD(&w->stabs[i]);
+	hash_init(w->stabs);
 	INIT_LIST_HEAD(&w->unsent);
 	INIT_LIST_HEAD(&w->unsent_ahead);
 	w->seq_lo = 0;
@@ -1051,11 +1046,9 @@ void red_writer_exit(struct red_dev *rd)
 	wait_for_completion(&w->drained);
 	percpu_ref_exit(&w->inflight);
 
-	for (i = 0; i < RED_HASH_SIZE; i++) {
-		hlist_for_each_entry_safe(st, tmp, &w->stabs[i], hnode) {
-			hlist_del(&st->hnode);
-			mempool_free(st, &w->stab_pool);
-		}
+	hash_for_each_safe(w->stabs, i, tmp, st, hnode) {
+		hash_del(&st->hnode);
+		mempool_free(st, &w->stab_pool);
 	}
 	list_for_each_entry_safe(b, btmp, &w->batches, list)
 		mempool_free(b, &w->batch_pool);

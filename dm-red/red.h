@@ -11,6 +11,7 @@
 #include <linux/device-mapper.h>
 #include <linux/dm-io.h>
 #include <linux/dm-kcopyd.h>
+#include <linux/hashtable.h>
 #include <linux/list.h>
 #include <linux/mempool.h>
 #include <linux/percpu-refcount.h>
@@ -23,7 +24,6 @@
 #define DM_MSG_PREFIX "red"
 
 #define RED_HASH_BITS		10
-#define RED_HASH_SIZE		BIT(RED_HASH_BITS)
 #define RED_MIN_CHUNK_SECTORS	8
 #define RED_MAX_CHUNK_SECTORS	2048
 #define RED_BLOCK_SIZE		4096
@@ -148,7 +148,7 @@ struct red_writer {
 	spinlock_t lock;
 	bool blocked;			/* draining for a new epoch */
 	bool lease_reported;		/* LEASE_EXPIRED event raised */
-	struct hlist_head stabs[RED_HASH_SIZE];
+	DECLARE_HASHTABLE(stabs, RED_HASH_BITS);	/* red_stab by chunk */
 	struct list_head unsent;	/* red_stab not yet in a batch */
 	/* red_stab asked for ahead of a sequential stream, not yet batched */
 	struct list_head unsent_ahead;
@@ -229,12 +229,12 @@ struct red_copier {
 	spinlock_t lock;
 	struct hlist_head *ex_hash;	/* complete exceptions */
 	unsigned int ex_bits;
-	struct hlist_head pe_hash[RED_HASH_SIZE];	/* pending exceptions */
+	DECLARE_HASHTABLE(pe_hash, RED_HASH_BITS);	/* pending exceptions */
 	/*
 	 * tracked: LUN reads in flight; on a promoted copier also every
 	 * store read and write in flight (the write-back drains them).
 	 */
-	struct hlist_head tracked[RED_HASH_SIZE];
+	DECLARE_HASHTABLE(tracked, RED_HASH_BITS);
 	unsigned long nr_tracked;
 	u64 store_next;			/* bump allocator: chunks used */
 	u64 store_total;
@@ -258,7 +258,7 @@ struct red_copier {
 	bool wb_active;
 	struct list_head wb_todo;	/* red_wb not yet claimed, by chunk */
 	struct list_head wb_ready;	/* drained or failed: route again */
-	struct hlist_head wb_busy[RED_HASH_SIZE];	/* claimed red_wb */
+	DECLARE_HASHTABLE(wb_busy, RED_HASH_BITS);	/* claimed red_wb */
 	struct bio_list wb_redo;	/* bios to route on the promoted path */
 	struct bio_list wb_flushes;	/* flushes waiting for the end */
 	unsigned int wb_inflight;	/* red_wb out of wb_todo, not done */
@@ -376,11 +376,6 @@ static inline void red_bio_list_take(struct bio_list *to, struct bio_list *from)
 	bio_list_init(from);
 }
 
-static inline unsigned int red_hash(u64 chunk)
-{
-	return hash_64(chunk, RED_HASH_BITS);
-}
-
 static inline struct red_exc *red_exc_find(struct red_copier *c, u64 chunk)
 {
 	struct red_exc *e;
@@ -395,7 +390,7 @@ static inline bool red_tracked_busy(struct red_copier *c, u64 chunk)
 {
 	struct red_bio *pb;
 
-	hlist_for_each_entry(pb, &c->tracked[red_hash(chunk)], tnode)
+	hash_for_each_possible(c->tracked, pb, tnode, chunk)
 		if (pb->chunk == chunk)
 			return true;
 	return false;
