@@ -63,6 +63,7 @@ check:
 	tools/install-deps.sh
 	redd/check.sh
 	python3 tools/bench/report_test.py
+	python3 tools/state-table.py --check Documentation/dm-red.rst
 	tools/vm/cluster-check.sh
 	tools/vm/check.sh
 	$(MAKE) pg3-check

@@ -52,9 +52,8 @@ static struct red_pending *red_pending_find(struct red_copier *c, u64 chunk)
 static bool red_copier_fail_locked(struct red_dev *rd)
 {
 	lockdep_assert_held(&rd->c.lock);
-	if (rd->state == DM_RED_STATE_FAILED)
+	if (!red_set_state(rd, DM_RED_STATE_FAILED))
 		return false;
-	WRITE_ONCE(rd->state, DM_RED_STATE_FAILED);
 	atomic64_inc(&rd->stat_errors);
 	return true;
 }
@@ -97,10 +96,8 @@ static bool red_copier_expire_locked(struct red_dev *rd)
 	lockdep_assert_held(&rd->c.lock);
 	switch (rd->state) {
 	case DM_RED_STATE_ACTIVE:
-		if (rd->c.lease_hold) {
-			WRITE_ONCE(rd->state, DM_RED_STATE_HELD);
-			return true;
-		}
+		if (rd->c.lease_hold)
+			return red_set_state(rd, DM_RED_STATE_HELD);
 		return red_copier_fail_locked(rd);
 	case DM_RED_STATE_JOINING:
 	case DM_RED_STATE_PROMOTING:
@@ -992,7 +989,7 @@ int red_copier_join_ack(struct red_dev *rd, u64 epoch)
 		return -EINVAL;
 	}
 	WRITE_ONCE(rd->epoch, epoch);
-	WRITE_ONCE(rd->state, DM_RED_STATE_ACTIVE);
+	red_set_state(rd, DM_RED_STATE_ACTIVE);
 	/* a read lease that ran out while joining (lease_policy suspend) */
 	red_copier_lease_check_locked(rd);
 	red_bio_list_take(&c->redo, &c->joining_held);
@@ -1099,7 +1096,7 @@ int red_copier_lease(struct red_dev *rd, u32 ms)
 		red_bio_list_take(&bios, &c->lease_held);
 		failed = true;
 	} else if (ms && rd->state == DM_RED_STATE_HELD) {
-		WRITE_ONCE(rd->state, DM_RED_STATE_ACTIVE);
+		red_set_state(rd, DM_RED_STATE_ACTIVE);
 		/* both lists count in nr_held */
 		red_bio_list_take(&c->redo, &c->lease_held);
 		resumed = true;
@@ -1165,7 +1162,7 @@ int red_copier_gc(struct red_dev *rd)
 		DMERR("%s: gc refused: the copier is being promoted", rd->name);
 		return -EBUSY;
 	}
-	WRITE_ONCE(rd->state, DM_RED_STATE_JOINING);
+	red_set_state(rd, DM_RED_STATE_JOINING);
 	c->lease_armed = false;
 	c->lease_reported = false;
 	red_bio_list_take(&c->joining_held, &c->lease_held);

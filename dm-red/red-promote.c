@@ -67,7 +67,7 @@ int red_promote(struct red_dev *rd, u64 epoch, u32 members)
 	} else if (epoch <= rd->epoch) {
 		r = -ESTALE;
 	} else {
-		WRITE_ONCE(rd->state, DM_RED_STATE_PROMOTING);
+		red_set_state(rd, DM_RED_STATE_PROMOTING);
 		c->promote_epoch = epoch;
 		c->promote_members = members;
 		/*
@@ -184,7 +184,7 @@ void red_promote_work(struct work_struct *work)
 	c->wb_started = jiffies;
 	WRITE_ONCE(c->wb_active, true);
 	WRITE_ONCE(rd->epoch, c->promote_epoch);
-	WRITE_ONCE(rd->state, DM_RED_STATE_ACTIVE);
+	red_set_state(rd, DM_RED_STATE_ACTIVE);
 	/* pairs with red_role(): w and wb_active are set up before */
 	smp_store_release(&rd->role, DM_RED_ROLE_WRITER);
 	/* everything held or queued is routed on the promoted path */
@@ -209,7 +209,7 @@ fail:
 	DMERR("%s: cannot promote (%d); still a copier", rd->name, r);
 	spin_lock_irqsave(&c->lock, flags);
 	if (rd->state == DM_RED_STATE_PROMOTING) {
-		WRITE_ONCE(rd->state, DM_RED_STATE_ACTIVE);
+		red_set_state(rd, DM_RED_STATE_ACTIVE);
 		/* back to held (or failed) if the read lease has run out */
 		red_copier_lease_check_locked(rd);
 	}

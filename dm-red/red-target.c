@@ -62,6 +62,67 @@ const char *red_state_name(enum dm_red_state state)
 	return "unknown";
 }
 
+#define S(x) BIT(DM_RED_STATE_##x)
+/*
+ * The device's states and the transitions between them, one row per
+ * state: the states it may go to.  0 is "not set up yet".  writeback is
+ * not a stored state: status shows it for a promoted writer while its
+ * write-back runs (state active).
+ *
+ *   (set-up)  -> active (writer), joining (copier)
+ *   active    -> draining (writer: NEW_EPOCH), failed (fenced; store full
+ *                or error; read lease out with lease_policy error), held
+ *                (read lease out, suspend), joining (gc), promoting
+ *   joining   -> active (JOIN_ACK), failed (read lease out, error),
+ *                joining (gc again)
+ *   draining  -> active (the epoch is in), failed (fenced)
+ *   failed    -> joining (gc)
+ *   promoting -> active (promoted, or the promotion failed), failed (read
+ *                lease out, error)
+ *   held      -> active (LEASE), failed (LEASE 0; store error), joining
+ *                (gc), promoting
+ */
+static const u8 red_state_next[] = {
+	[0] = S(ACTIVE) | S(JOINING),
+	[DM_RED_STATE_ACTIVE] = S(DRAINING) | S(FAILED) | S(HELD) |
+				S(JOINING) | S(PROMOTING),
+	[DM_RED_STATE_JOINING] = S(ACTIVE) | S(FAILED) | S(JOINING),
+	[DM_RED_STATE_DRAINING] = S(ACTIVE) | S(FAILED),
+	[DM_RED_STATE_FAILED] = S(JOINING),
+	[DM_RED_STATE_PROMOTING] = S(ACTIVE) | S(FAILED),
+	[DM_RED_STATE_WRITEBACK] = 0,
+	[DM_RED_STATE_HELD] = S(ACTIVE) | S(FAILED) | S(JOINING) |
+			      S(PROMOTING),
+};
+
+#undef S
+
+/*
+ * The one place rd->state changes once the device is set up, under the
+ * lock of the role that changes it: c.lock while the device is a copier
+ * (promotion included), w.lock once it is a writer.  Returns true if the
+ * state changed.  A change the table does not list is a bug: it WARNs
+ * (and is made all the same, the caller's bookkeeping having moved on).
+ * The callers raise the STATE event, after dropping their lock.
+ */
+bool red_set_state(struct red_dev *rd, enum dm_red_state to)
+{
+	enum dm_red_state from = rd->state;
+
+	if (rd->role == DM_RED_ROLE_WRITER)
+		lockdep_assert_held(&rd->w.lock);
+	else
+		lockdep_assert_held(&rd->c.lock);
+	if (from == to)
+		return false;
+	WARN_ONCE(from >= ARRAY_SIZE(red_state_next) ||
+		  !(red_state_next[from] & BIT(to)),
+		  "dm-red: %s: %s -> %s is not a transition of the state table",
+		  rd->name, red_state_name(from), red_state_name(to));
+	WRITE_ONCE(rd->state, to);
+	return true;
+}
+
 static const char *red_role_name(enum dm_red_role role)
 {
 	return role == DM_RED_ROLE_WRITER ? "writer" : "copier";

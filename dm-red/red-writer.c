@@ -788,7 +788,7 @@ static void red_writer_fence(struct red_dev *rd)
 	first = !w->fenced;
 	WRITE_ONCE(w->fenced, true);
 	WRITE_ONCE(w->lease_valid, false);
-	WRITE_ONCE(rd->state, DM_RED_STATE_FAILED);
+	red_set_state(rd, DM_RED_STATE_FAILED);
 	red_bio_list_take(&bios, &w->incoming);
 	red_bio_list_take(&bios, &w->lease_held);
 	red_bio_list_take(&bios, &w->drain_held);
@@ -898,7 +898,7 @@ static void red_writer_epoch_work(struct work_struct *work)
 	spin_lock(&w->lock);
 	w->blocked = true;
 	if (!w->fenced)
-		WRITE_ONCE(rd->state, DM_RED_STATE_DRAINING);
+		red_set_state(rd, DM_RED_STATE_DRAINING);
 	spin_unlock(&w->lock);
 	red_nl_event(rd, DM_RED_EV_STATE);
 	percpu_ref_kill(&w->inflight);
@@ -938,7 +938,7 @@ static void red_writer_epoch_work(struct work_struct *work)
 	spin_lock(&w->lock);
 	w->blocked = false;
 	if (!w->fenced)
-		WRITE_ONCE(rd->state, DM_RED_STATE_ACTIVE);
+		red_set_state(rd, DM_RED_STATE_ACTIVE);
 	red_bio_list_take(&w->incoming, &w->drain_held);
 	w->epoch_busy = false;
 	w->epoch_done_unsent = true;

@@ -324,7 +324,8 @@ struct red_dev {
 
 	/*
 	 * state and epoch: written under the role's lock, read with
-	 * READ_ONCE for status.
+	 * READ_ONCE for status; state only through red_set_state() once
+	 * set up (the constructor sets the first).
 	 */
 	enum dm_red_state state;
 	u64 epoch;
@@ -465,6 +466,7 @@ extern bool red_test_copy_kcopyd;
 
 /* red-target.c */
 const char *red_state_name(enum dm_red_state state);
+bool red_set_state(struct red_dev *rd, enum dm_red_state to);
 bool red_dev_is_open(struct red_dev *rd);
 void red_stats(struct red_dev *rd, u64 *used, u64 *stable, unsigned long *held,
 	       unsigned long *outstanding, unsigned int *oldest_ms);
