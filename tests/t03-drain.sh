@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
 # The drain race.  The copier reads the LUN through dm-delay (reads held
-# for 3 s), so a copier read of chunk C is in flight for a long time.
+# for 3 s, or longer on a slow machine: calibrated below), so a copier read
+# of chunk C is in flight for a long time.
 #
 # A: the copier fills C itself (full-chunk write) while its read of C is in
 #    flight; then the writer writes C.  The writer's write may only reach
@@ -56,6 +57,22 @@ dmsetup create w --table "0 $N red $L - 128 writer d-w"
 red_testd_start d-w
 dmsetup create c --table "0 $N red /dev/mapper/dly $Z 128 copier d-c"
 check "copier joined" red_wait_state c active
+
+# The race needs the copier's read still held below it when the writer's
+# write is done.  3 s is plenty on Debian's kernels; a slower machine (the
+# debug kernel, a loaded host) needs more: time a case's two writes (a
+# copier full-chunk write, then the writer's write of that chunk) on a spare
+# chunk, and hold reads for three times that plus 3 s, at least 3 s.
+t0=$EPOCHREALTIME
+dd if="$RED_TMP/CPY" of=/dev/mapper/c bs=$CH seek=11 oflag=direct status=none
+dd if="$RED_TMP/NEW" of=/dev/mapper/w bs=$CH seek=11 oflag=direct status=none
+delay=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { d = int(3000 * (b - a + 0.5)) + 3000; print (d < 3000 ? 3000 : d) }')
+diag "a case's writes took $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }') s: reads held ${delay} ms"
+if [ "$delay" -gt 3000 ]; then
+	dmsetup suspend dly
+	dmsetup reload dly --table "0 $N delay $L 0 $delay $L 0 0"
+	dmsetup resume dly
+fi
 
 seen=$(run_case a1 3 0 fill)
 check "A, drain on: the in-flight copier read does not see the writer's data ($seen)" \

@@ -23,7 +23,8 @@ else
 	text=$(tr -d '\r' <"$file")
 fi
 # The kernel command line (echoed at boot) names hung_task_timeout_secs etc.
-text=$(printf '%s\n' "$text" | grep -Eiv -- 'command line' || :)
+# A debug kernel's boot banner names lockdep (tools/vm/build-debug-kernel.sh).
+text=$(printf '%s\n' "$text" | grep -Eiv -- 'command line|RCU lockdep checking is enabled' || :)
 if [ -n "${RED_DMESG_IGNORE:-}" ]; then
 	text=$(printf '%s\n' "$text" | grep -Ev -- "$RED_DMESG_IGNORE" || :)
 fi
