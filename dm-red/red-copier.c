@@ -843,8 +843,7 @@ static void red_preq_start(struct red_dev *rd, struct red_preq *p,
 		}
 	}
 	red_pending_free(rd, spare);
-	if (wt)
-		mempool_free(wt, &c->wt_pool);
+	mempool_free(wt, &c->wt_pool);
 	if (failed)
 		red_copier_failed(rd, why);
 	red_preq_put(rd, p, error);

@@ -327,8 +327,6 @@ bool red_promote_drained_locked(struct red_dev *rd, u64 chunk)
 	struct red_copier *c = &rd->c;
 	struct red_wb *wb = red_wb_find(c, chunk);
 
-	lockdep_assert_held(&c->lock);
-
 	if (!wb || !wb->drain_wait || red_tracked_busy(c, chunk))
 		return false;
 	wb->drain_wait = false;

@@ -31,6 +31,7 @@ MODULE_PARM_DESC(test_copy_kcopyd,
 
 /* Every red device on this node; names are unique. */
 DEFINE_MUTEX(red_devices_mutex);
+LIST_HEAD(red_devices);
 
 /*
  * The copiers' complete exceptions.  A cache of its own, not merged with
@@ -39,7 +40,6 @@ DEFINE_MUTEX(red_devices_mutex);
  * it alone (tests/t14-faults.sh).  Set up at module load.
  */
 struct kmem_cache *red_exc_cache;
-LIST_HEAD(red_devices);
 
 const char *red_state_name(enum dm_red_state state)
 {

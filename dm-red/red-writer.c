@@ -602,8 +602,7 @@ void red_writer_wb_route(struct red_dev *rd, struct red_wb *wb)
 	list_add_tail(&wb->list, &st->wbs);
 out:
 	spin_unlock(&w->lock);
-	if (spare)
-		mempool_free(spare, &w->stab_pool);
+	mempool_free(spare, &w->stab_pool);
 }
 
 void red_writer_work(struct red_dev *rd)
